@@ -1,0 +1,459 @@
+"""The I/O layer every action uses: inputs in, outputs, summary, annotations and exit code out.
+
+An action is declared once (`Action`: a name, a pydantic inputs model, a run function) and
+this module does the rest the same way for all of them:
+
+* inputs come from CLI flags, else `FASTAPI_CI_<ACTION>_<INPUT>` (what `action.yml` passes
+  through `env:`), else GitHub's `INPUT_<INPUT>`, else the model's default; all invalid inputs
+  are reported at once, each naming the input, with exit code 2;
+* secrets (`SecretStr` inputs) are masked with `::add-mask::` before anything else is printed;
+* the result goes to `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY` and workflow-command
+  annotations on GitHub, to readable terminal text elsewhere, or to stdout as JSON (`--json`);
+* errors become one `::error::` line and an exit code; a traceback only with `--debug`
+  or `RUNNER_DEBUG=1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Generic, Literal, TypeVar, get_args, get_origin
+
+from actions_toolkit.command import escape_data, escape_property
+from actions_toolkit.file_command import prepare_key_value_message
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from fastapi_ci.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    FastapiCiError,
+    InputError,
+    InvalidInputs,
+)
+
+AnnotationLevel = Literal["error", "warning", "notice"]
+
+# Annotations beyond this many per call are summarised in one line: GitHub shows at most
+# 10 errors + 10 warnings per step anyway, and a flood drowns the log.
+DEFAULT_ANNOTATION_CAP = 20
+
+
+class ActionInputs(BaseModel):
+    """Base of every action's inputs model. Field `foo_bar` is the input `foo-bar`.
+
+    Mark a field positional on the CLI with `Field(json_schema_extra={"positional": True})`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summary: bool = Field(default=True, description="Write a step summary on GitHub.")
+
+
+InputsT = TypeVar("InputsT", bound=ActionInputs)
+
+
+class Annotation(BaseModel):
+    """A finding shown on a file and line in the pull request (or as `file:line:` locally)."""
+
+    level: AnnotationLevel
+    message: str
+    file: str | None = None
+    line: int | None = None
+    end_line: int | None = None
+    col: int | None = None
+    title: str | None = None
+
+
+class ActionResult(BaseModel):
+    """What an action's run function returns; `passed=False` means exit code 1 (gate closed)."""
+
+    passed: bool
+    text: str = Field(description="Human-readable result for the terminal.")
+    summary: str = Field(default="", description="Markdown for the step summary.")
+    outputs: dict[str, str] = Field(default_factory=dict)
+    report: dict[str, Any] = Field(default_factory=dict, description="What --json prints.")
+    annotations: list[Annotation] = Field(default_factory=list)
+
+
+def input_name(field_name: str) -> str:
+    """The kebab-case input name of a model field."""
+    return field_name.replace("_", "-")
+
+
+@dataclass
+class Console:
+    """Where an action writes: the environment, stdout/stderr, and GitHub's files.
+
+    Everything is injected, so tests pass a dict and StringIO instead of the process's own.
+    """
+
+    env: Mapping[str, str]
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    debug_enabled: bool = False
+    json_mode: bool = False
+
+    @property
+    def on_github(self) -> bool:
+        """True inside a GitHub Actions (or act) step: speak workflow commands."""
+        return self.env.get("GITHUB_ACTIONS") == "true"
+
+    @property
+    def log(self) -> IO[str]:
+        """Human log lines go to stderr under --json so stdout stays pure JSON."""
+        return self.stderr if self.json_mode else self.stdout
+
+    def command(self, name: str, message: str, **properties: object) -> None:
+        """Print a workflow command (`::name k=v::message`), escaped as the runner expects."""
+        props = ",".join(
+            f"{key}={escape_property(str(value))}"
+            for key, value in properties.items()
+            if value is not None
+        )
+        self.log.write(f"::{name}{' ' + props if props else ''}::{escape_data(message)}\n")
+
+    def info(self, message: str) -> None:
+        """A plain log line."""
+        self.log.write(message + "\n")
+
+    def debug(self, message: str) -> None:
+        """Shown only in debug mode (`--debug` or `RUNNER_DEBUG=1`)."""
+        if not self.debug_enabled:
+            return
+        if self.on_github:
+            self.command("debug", message)
+        else:
+            self.stderr.write(f"debug: {message}\n")
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        """A nudge that does not fail the step."""
+        self.annotate(Annotation(level="warning", message=message, title=title))
+
+    def error(self, message: str, title: str | None = None) -> None:
+        """One error line: `::error title=..::msg` on GitHub, `error: msg` on a terminal."""
+        self.annotate(Annotation(level="error", message=message, title=title))
+
+    def mask(self, secret: str) -> None:
+        """Register a secret with the runner so it is replaced by *** in every log line.
+
+        Only on GitHub: elsewhere `::add-mask::` would print the secret itself.
+        """
+        if self.on_github and secret:
+            self.command("add-mask", secret)
+
+    def annotate(self, annotation: Annotation) -> None:
+        """Print one annotation in GitHub's format, or as `file:line: level: message`."""
+        if self.on_github:
+            self.command(
+                annotation.level,
+                annotation.message,
+                title=annotation.title,
+                file=annotation.file,
+                line=annotation.line,
+                endLine=annotation.end_line,
+                col=annotation.col,
+            )
+            return
+        where = annotation.file or ""
+        if annotation.file and annotation.line:
+            where += f":{annotation.line}" + (f":{annotation.col}" if annotation.col else "")
+        prefix = f"{where}: " if where else ""
+        title = f"[{annotation.title}] " if annotation.title else ""
+        self.stderr.write(f"{prefix}{annotation.level}: {title}{annotation.message}\n")
+
+    def annotate_all(
+        self, annotations: Sequence[Annotation], cap: int = DEFAULT_ANNOTATION_CAP
+    ) -> None:
+        """Print annotations, at most `cap` of them, then one line saying how many were left."""
+        for annotation in annotations[:cap]:
+            self.annotate(annotation)
+        if len(annotations) > cap:
+            self.info(f"... and {len(annotations) - cap} more findings (see the full report)")
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        """A collapsible log group on GitHub; a heading line elsewhere."""
+        if self.on_github:
+            self.command("group", title)
+        else:
+            self.info(f"── {title}")
+        try:
+            yield
+        finally:
+            if self.on_github:
+                self.command("endgroup", "")
+
+    def set_output(self, name: str, value: str) -> None:
+        """Append one output to `$GITHUB_OUTPUT` (random heredoc delimiter: multiline-safe)."""
+        self._append_file("GITHUB_OUTPUT", prepare_key_value_message(name, value) + "\n")
+
+    def append_summary(self, markdown: str) -> None:
+        """Append markdown to `$GITHUB_STEP_SUMMARY`."""
+        self._append_file("GITHUB_STEP_SUMMARY", markdown.rstrip("\n") + "\n\n")
+
+    def _append_file(self, variable: str, text: str) -> bool:
+        path = self.env.get(variable)
+        if not path:
+            return False
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+        return True
+
+
+@dataclass(frozen=True)
+class Action(Generic[InputsT]):
+    """One action = one CLI subcommand = one `FASTAPI_CI_<NAME>_*` environment prefix."""
+
+    name: str
+    help: str
+    inputs: type[InputsT]
+    run: Callable[[InputsT, Console], ActionResult]
+
+    @property
+    def env_prefix(self) -> str:
+        """`schema-guard` reads `FASTAPI_CI_SCHEMA_GUARD_<INPUT>`."""
+        return "FASTAPI_CI_" + self.name.upper().replace("-", "_") + "_"
+
+
+# --- reading inputs -------------------------------------------------------------------------
+
+
+def _is_bool(annotation: Any) -> bool:
+    args = get_args(annotation)
+    return annotation is bool or (bool in args and type(None) in args)
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list or any(
+        get_origin(a) is list for a in get_args(annotation)
+    )
+
+
+def _is_positional(model: type[ActionInputs], name: str) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and extra.get("positional") is True
+
+
+def _parse_env_value(model: type[ActionInputs], name: str, raw: str) -> object:
+    """Turn one environment string into what the model field expects, or raise InputError."""
+    annotation = model.model_fields[name].annotation
+    if _is_bool(annotation):
+        # Exactly what YAML writes for `true`/`false`; "yes" or "1" is more likely a typo.
+        if raw not in ("true", "false"):
+            raise InputError(input_name(name), f"expected 'true' or 'false', got {raw!r}")
+        return raw == "true"
+    if _is_list(annotation):
+        try:
+            items = shlex.split(raw)
+        except ValueError as exc:
+            raise InputError(input_name(name), f"cannot split {raw!r}: {exc}") from None
+        flag_like = [item for item in items if item.startswith("-")]
+        if flag_like:
+            raise InputError(
+                input_name(name), f"values must not look like flags, got {flag_like[0]!r}"
+            )
+        return items
+    return raw
+
+
+def _env_raw_value(action: Action[Any], name: str, env: Mapping[str, str]) -> str | None:
+    """The first non-empty of `FASTAPI_CI_<ACTION>_<INPUT>` and GitHub's `INPUT_<INPUT>`."""
+    for variable in (
+        action.env_prefix + name.upper(),
+        "INPUT_" + input_name(name).upper(),  # GitHub keeps the hyphens: INPUT_FAIL-ON
+    ):
+        value = env.get(variable, "")
+        if value.strip():
+            return value.strip()
+    return None
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def load_inputs(
+    action: Action[InputsT],
+    cli_values: Mapping[str, object],
+    env: Mapping[str, str],
+    mask: Callable[[str], None] = lambda _secret: None,
+) -> InputsT:
+    """Build the action's inputs model, reporting every invalid input at once.
+
+    Secret inputs are passed to `mask` before validation, so no later line (not even an
+    error about them) can show them.
+    """
+    errors: list[InputError] = []
+    raw: dict[str, object] = {}
+    secret_fields = {
+        name for name, info in action.inputs.model_fields.items() if _is_secret(info.annotation)
+    }
+    for name in action.inputs.model_fields:
+        value: object = cli_values.get(name)
+        if value is None:
+            value = _env_raw_value(action, name, env)
+            if value is None:
+                continue
+            try:
+                value = _parse_env_value(action.inputs, name, value)
+            except InputError as exc:
+                errors.append(exc)
+                continue
+        if name in secret_fields:
+            mask(str(value))
+        raw[name] = value
+    try:
+        inputs = action.inputs.model_validate(raw)
+    except ValidationError as exc:
+        for problem in exc.errors():
+            location = problem["loc"][0] if problem["loc"] else ""
+            if problem["type"] == "missing":
+                message = "is required"
+            elif location in secret_fields:
+                message = problem["msg"]
+            else:
+                message = f"{problem['msg']} (got {problem.get('input')!r})"
+            errors.append(InputError(input_name(str(location)), message))
+        inputs = None
+    if errors:
+        raise InvalidInputs(errors)
+    assert inputs is not None
+    return inputs
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors as our exit code 2 line, not its own format."""
+
+    def error(self, message: str) -> Any:  # argparse declares NoReturn
+        raise InputError("command line", message, fix=f"see `{self.prog} --help`")
+
+
+def _add_action_arguments(parser: argparse.ArgumentParser, model: type[ActionInputs]) -> None:
+    for name, info in model.model_fields.items():
+        help_text = info.description or ""
+        if _is_positional(model, name):
+            parser.add_argument(name, metavar=name.upper(), nargs="?", help=help_text)
+        elif _is_bool(info.annotation):
+            parser.add_argument(
+                f"--{input_name(name)}",
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
+            )
+        elif _is_list(info.annotation):
+            parser.add_argument(
+                f"--{input_name(name)}", dest=name, action="append", default=None, help=help_text
+            )
+        else:
+            parser.add_argument(f"--{input_name(name)}", dest=name, default=None, help=help_text)
+
+
+def build_parser(actions: Sequence[Action[Any]], version: str) -> argparse.ArgumentParser:
+    """One subcommand per action; flags generated from each inputs model."""
+    parser = _ArgumentParser(
+        prog="fastapi-ci",
+        description="Ship a FastAPI service safely: the checks behind the fastapi-ci actions.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastapi-ci {version}")
+    subparsers = parser.add_subparsers(
+        dest="action", metavar="COMMAND", parser_class=_ArgumentParser
+    )
+    for action in actions:
+        sub = subparsers.add_parser(action.name, help=action.help, description=action.help)
+        _add_action_arguments(sub, action.inputs)
+        sub.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        sub.add_argument("--debug", action="store_true", help="Show debug lines and tracebacks.")
+    return parser
+
+
+# --- running an action ----------------------------------------------------------------------
+
+
+def _publish(inputs: ActionInputs, result: ActionResult, console: Console) -> None:
+    for name, value in result.outputs.items():
+        console.set_output(name, value)
+    if console.json_mode:
+        console.stdout.write(json.dumps(result.report, indent=2, sort_keys=True) + "\n")
+    else:
+        console.info(result.text.rstrip("\n"))
+        if result.outputs and not console.env.get("GITHUB_OUTPUT"):
+            console.info("outputs: " + " ".join(f"{k}={v}" for k, v in result.outputs.items()))
+    console.annotate_all(result.annotations)
+    if inputs.summary and result.summary:
+        console.append_summary(result.summary)
+
+
+def _report_error(action: Action[Any], error: FastapiCiError, console: Console) -> int:
+    console.error(error.message, title=action.name)
+    if error.exit_code != EXIT_BAD_INPUT:
+        console.append_summary(f"### ❌ {action.name}\n\n{error.diagnostics()}")
+    elif isinstance(error, InvalidInputs) and len(error.errors) > 1:
+        for each in error.errors:
+            console.debug(each.message)
+    if error.fix and not console.on_github:
+        console.stderr.write(f"hint: {error.fix}\n")
+    return error.exit_code
+
+
+def execute(action: Action[Any], cli_values: Mapping[str, object], console: Console) -> int:
+    """Load inputs, run the action, publish the result; return the exit code."""
+    try:
+        inputs = load_inputs(action, cli_values, console.env, mask=console.mask)
+        result = action.run(inputs, console)
+        _publish(inputs, result, console)
+        return EXIT_OK if result.passed else EXIT_CHECK_FAILED
+    except FastapiCiError as error:
+        return _report_error(action, error, console)
+    except KeyboardInterrupt:
+        console.error("interrupted", title=action.name)
+        return 130
+    except Exception as error:  # the last line of defence: no raw traceback
+        console.error(
+            f"internal error: {type(error).__name__}: {error}"
+            + ("" if console.debug_enabled else " (rerun with --debug for the traceback)"),
+            title=action.name,
+        )
+        if console.debug_enabled:
+            with console.group("traceback"):
+                console.info(traceback.format_exc())
+        return EXIT_CHECK_FAILED
+
+
+def main_for(
+    actions: Sequence[Action[Any]],
+    version: str,
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Parse the command line and run the chosen action (the `fastapi-ci` entry point)."""
+    environment = dict(os.environ) if env is None else env
+    console = Console(env=environment, debug_enabled=environment.get("RUNNER_DEBUG") == "1")
+    parser = build_parser(actions, version)
+    try:
+        namespace = parser.parse_args(argv)
+    except InputError as error:
+        console.error(error.message, title="fastapi-ci")
+        console.stderr.write(f"hint: {error.fix}\n")
+        return EXIT_BAD_INPUT
+    if namespace.action is None:
+        parser.print_help(console.stdout)
+        return EXIT_BAD_INPUT
+    chosen = next(action for action in actions if action.name == namespace.action)
+    values = vars(namespace)
+    console.json_mode = bool(values.pop("json"))
+    console.debug_enabled = console.debug_enabled or bool(values.pop("debug"))
+    values.pop("action")
+    return execute(chosen, values, console)

@@ -1,0 +1,22 @@
+"""The `fastapi-ci` command: one subcommand per action, nothing that is not implemented."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any
+
+from fastapi_ci.action_io import Action, main_for
+
+# Each action module exposes its `Action` objects; the CLI lists exactly these.
+ACTIONS: tuple[Action[Any], ...] = ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fastapi-ci` console script."""
+    return main_for(ACTIONS, version("fastapi-ci"), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

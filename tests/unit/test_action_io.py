@@ -1,0 +1,231 @@
+"""The I/O contract every action keeps, exercised through a small action defined here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import Field, SecretStr
+
+from fastapi_ci.action_io import (
+    Action,
+    ActionInputs,
+    ActionResult,
+    Annotation,
+    Console,
+    main_for,
+)
+from fastapi_ci.errors import CheckFailed
+
+
+class GreetInputs(ActionInputs):
+    name: str = Field(description="Who to greet.")
+    times: int = Field(default=1, ge=1)
+    loud: bool = False
+    mode: Literal["plain", "fancy"] = "plain"
+    extra_args: list[str] = Field(default_factory=list)
+    token: SecretStr | None = None
+    target: str | None = Field(default=None, json_schema_extra={"positional": True})
+
+
+def run_greet(inputs: GreetInputs, console: Console) -> ActionResult:
+    if inputs.name == "explode":
+        raise RuntimeError("boom")
+    if inputs.name == "refuse":
+        raise CheckFailed("the greeting was refused", why="policy", fix="ask nicely")
+    greeting = ("HELLO" if inputs.loud else "hello") + f" {inputs.name}"
+    return ActionResult(
+        passed=inputs.name != "nobody",
+        text=greeting,
+        summary=f"### ✅ greet\n\n{greeting}",
+        outputs={"greeting": greeting, "args": "\n".join(inputs.extra_args)},
+        report={"greeting": greeting, "times": inputs.times, "target": inputs.target},
+        annotations=[
+            Annotation(level="warning", message=f"note {i}", file="app/main.py", line=i)
+            for i in range(1, inputs.times + 1)
+        ],
+    )
+
+
+GREET = Action(name="greet", help="Say hello.", inputs=GreetInputs, run=run_greet)
+
+
+@pytest.fixture
+def github_env(tmp_path: Path) -> dict[str, str]:
+    output = tmp_path / "output"
+    summary = tmp_path / "summary"
+    output.touch()
+    summary.touch()
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+
+
+def run(argv: list[str], env: dict[str, str]) -> int:
+    return main_for([GREET], "9.9.9", argv, env)
+
+
+def read_outputs(path: str) -> dict[str, str]:
+    """Parse GitHub's heredoc output file format the way the runner does."""
+    lines = Path(path).read_text().splitlines()
+    outputs: dict[str, str] = {}
+    index = 0
+    while index < len(lines):
+        name, delimiter = lines[index].split("<<", 1)
+        end = lines.index(delimiter, index + 1)
+        outputs[name] = "\n".join(lines[index + 1 : end])
+        index = end + 1
+    return outputs
+
+
+def test_flag_wins_over_action_env_which_wins_over_github_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = {"FASTAPI_CI_GREET_NAME": "from-env", "INPUT_NAME": "from-input"}
+    assert run(["greet", "--name", "from-flag"], env) == 0
+    assert "hello from-flag" in capsys.readouterr().out
+    assert run(["greet"], env) == 0
+    assert "hello from-env" in capsys.readouterr().out
+    assert run(["greet"], {"INPUT_NAME": "from-input"}) == 0
+    assert "hello from-input" in capsys.readouterr().out
+
+
+def test_github_input_names_keep_their_hyphens(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"INPUT_NAME": "x", "INPUT_EXTRA-ARGS": "a b"}
+    assert run(["greet", "--json"], env) == 0
+    assert json.loads(capsys.readouterr().out)["greeting"] == "hello x"
+
+
+def test_outputs_go_to_github_output_and_summary_to_step_summary(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**github_env, "FASTAPI_CI_GREET_NAME": "ada", "FASTAPI_CI_GREET_EXTRA_ARGS": "x 'y z'"}
+    assert run(["greet"], env) == 0
+    outputs = read_outputs(env["GITHUB_OUTPUT"])
+    assert outputs == {"greeting": "hello ada", "args": "x\ny z"}
+    assert "### ✅ greet" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_summary_false_writes_no_step_summary(github_env: dict[str, str]) -> None:
+    env = {**github_env, "INPUT_NAME": "ada", "INPUT_SUMMARY": "false"}
+    assert run(["greet"], env) == 0
+    assert Path(env["GITHUB_STEP_SUMMARY"]).read_text() == ""
+
+
+def test_boolean_input_must_be_exactly_true_or_false(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**github_env, "INPUT_NAME": "ada", "INPUT_LOUD": "yes"}
+    assert run(["greet"], env) == 2
+    out = capsys.readouterr().out
+    assert "::error title=greet::input 'loud': expected 'true' or 'false', got 'yes'" in out
+    assert "Traceback" not in out
+
+
+def test_every_invalid_input_is_reported_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"INPUT_TIMES": "0", "INPUT_MODE": "loud"}
+    assert run(["greet"], env) == 2
+    err = capsys.readouterr().err
+    assert "input 'name': is required" in err
+    assert "input 'times':" in err
+    assert "input 'mode':" in err
+    assert "'plain' or 'fancy'" in err
+
+
+def test_list_values_that_look_like_flags_are_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["greet"], {"INPUT_NAME": "a", "INPUT_EXTRA-ARGS": "ok --evil"}) == 2
+    assert "input 'extra-args': values must not look like flags, got '--evil'" in (
+        capsys.readouterr().err
+    )
+
+
+def test_secret_is_masked_before_any_other_line_and_never_echoed(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**github_env, "INPUT_NAME": "ada", "INPUT_TOKEN": "s3cr3t-value"}
+    assert run(["greet"], env) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "::add-mask::s3cr3t-value"
+    assert out.count("s3cr3t-value") == 1
+
+
+def test_secret_is_not_masked_outside_github_where_that_would_print_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["greet"], {"INPUT_NAME": "ada", "INPUT_TOKEN": "s3cr3t-value"}) == 0
+    captured = capsys.readouterr()
+    assert "s3cr3t-value" not in captured.out + captured.err
+
+
+def test_annotations_use_githubs_format_with_file_and_line(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["greet", "--name", "ada", "--times", "2"], github_env) == 0
+    out = capsys.readouterr().out
+    assert "::warning file=app/main.py,line=1::note 1" in out
+    assert "::warning file=app/main.py,line=2::note 2" in out
+
+
+def test_annotations_outside_github_read_like_compiler_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["greet", "--name", "ada", "--times", "2"], {}) == 0
+    assert "app/main.py:2: warning: note 2" in capsys.readouterr().err
+
+
+def test_an_annotation_flood_is_capped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["greet", "--name", "ada", "--times", "45"], {}) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count(": warning: note") == 20
+    assert "... and 25 more findings" in captured.out
+
+
+def test_json_flag_prints_only_the_report_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["greet", "--name", "ada", "--json", "there"], {}) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"greeting": "hello ada", "times": 1, "target": "there"}
+
+
+def test_closed_gate_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["greet", "--name", "nobody"], {}) == 1
+
+
+def test_check_failure_gives_one_error_line_and_diagnostics_in_summary(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["greet", "--name", "refuse"], github_env) == 1
+    out = capsys.readouterr().out
+    assert out.strip() == "::error title=greet::the greeting was refused"
+    summary = Path(github_env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "How to fix: ask nicely" in summary
+
+
+def test_unexpected_error_has_no_traceback_unless_debug(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["greet", "--name", "explode"], github_env) == 1
+    out = capsys.readouterr().out
+    assert "internal error: RuntimeError: boom" in out
+    assert "Traceback" not in out
+    assert run(["greet", "--name", "explode"], {**github_env, "RUNNER_DEBUG": "1"}) == 1
+    assert "Traceback" in capsys.readouterr().out
+    assert run(["greet", "--name", "explode", "--debug"], github_env) == 1
+    assert "::group::traceback" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["greet", "--no-such-flag"], {}) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --no-such-flag" in err
+    assert "Traceback" not in err
+
+
+def test_help_lists_the_registered_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--help"], {})
+    assert exit_info.value.code == 0
+    assert "greet" in capsys.readouterr().out
