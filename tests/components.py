@@ -1,0 +1,41 @@
+"""What the tests know about the real components: where they are and how to say they are missing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_SERVICE = REPO_ROOT / "example-service"
+
+
+def component_missing(component: str, reason: str) -> NoReturn:
+    """Skip locally; fail under CI=true, where every component must be there."""
+    message = f"{component} is not available: {reason} (start it with `bash .ci/services.sh`)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The local distribution registry with htpasswd auth."""
+
+    host: str
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A PostgreSQL server reachable with a superuser URL (plain `postgresql://` form)."""
+
+    url: str
+
+    def database_url(self, database: str) -> str:
+        """The URL of another database on the same server."""
+        return self.url.rsplit("/", 1)[0] + "/" + database

@@ -1,0 +1,123 @@
+"""Session fixtures for the real components the tests use.
+
+Each fixture checks that its component answers. When one does not, the test is skipped with
+the reason, except under `CI=true`, where a missing component FAILS the test: a green CI run
+must mean the real thing was exercised. `.ci/services.sh` starts them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing
+
+
+@pytest.fixture(scope="session")
+def docker_cli() -> list[str]:
+    """The Debian docker client (it has BuildKit; the newer client on PATH has no buildx)."""
+    client = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else shutil.which("docker")
+    if client is None:
+        component_missing("Docker engine", "no docker client installed")
+    probe = subprocess.run(
+        [client, "info", "--format", "{{.ServerVersion}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        component_missing("Docker engine", probe.stderr.strip() or "docker info failed")
+    return [client]
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_cli: list[str]) -> str:
+    """The stand-in for python:3.11-slim built from Debian packages (Docker Hub is unreachable)."""
+    image = os.environ.get("FASTAPI_CI_BASE_IMAGE", "fastapi-ci/python-standin:3.11")
+    probe = subprocess.run(
+        [*docker_cli, "image", "inspect", image], capture_output=True, timeout=30, check=False
+    )
+    if probe.returncode != 0:
+        component_missing("stand-in base image", f"{image} is not in the local engine")
+    return image
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """The local registry; it must demand credentials (401 on /v2/ without them)."""
+    import httpx
+
+    host = os.environ.get("FASTAPI_CI_REGISTRY", "127.0.0.1:5000")
+    try:
+        status = httpx.get(f"http://{host}/v2/", timeout=5).status_code
+    except httpx.HTTPError as error:
+        component_missing("registry", f"http://{host}/v2/ does not answer: {error}")
+    if status != 401:
+        component_missing("registry", f"http://{host}/v2/ answered {status}, expected 401 (auth)")
+    return Registry(
+        host=host,
+        username=os.environ.get("FASTAPI_CI_REGISTRY_USER", "ci-user"),
+        password=os.environ.get("FASTAPI_CI_REGISTRY_PASSWORD", "ci-password-123"),
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Postgres:
+    """The shared PostgreSQL server (a superuser role, so tests can create databases)."""
+    import psycopg
+
+    url = os.environ.get(
+        "FASTAPI_CI_DATABASE_URL", "postgresql://fastapi_ci:fastapi_ci@127.0.0.1:5432/fastapi_ci"
+    )
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as error:
+        component_missing("PostgreSQL", str(error).strip())
+    return Postgres(url=url)
+
+
+@pytest.fixture
+def fresh_database(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database of its own for one test, dropped afterwards."""
+    import psycopg
+
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.database_url(name)
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def example_python() -> Path:
+    """The example service's own virtualenv (its pinned requirements), created with uv."""
+    venv = EXAMPLE_SERVICE / ".venv"
+    python = venv / "bin" / "python"
+    uv = shutil.which("uv")
+    if uv is None:
+        component_missing("uv", "uv is not on PATH (pip install uv)")
+    if not python.exists():
+        subprocess.run([uv, "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
+    # uv pip sync is a no-op when the venv already matches the lock, so this is cheap.
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "sync",
+            "--quiet",
+            "--python",
+            str(python),
+            str(EXAMPLE_SERVICE / "requirements-dev.txt"),
+        ],
+        check=True,
+    )
+    return python

@@ -1,0 +1,216 @@
+"""Fixtures that run the example service for real: as a process, and as an image."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.components import EXAMPLE_SERVICE, component_missing
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (on the loopback interface)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> httpx.Response:
+    """Poll `url` until it answers at all (any status), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.HTTPError as error:
+            last_error = error
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+@dataclass
+class DisposablePostgres:
+    """A PostgreSQL cluster of one test's own, which the test may stop."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        self.pg_ctl("stop", "-m", "immediate")
+
+
+@pytest.fixture
+def disposable_postgres() -> Iterator[DisposablePostgres]:
+    """initdb + start a throwaway cluster on a free port (trust auth on loopback)."""
+    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
+        component_missing("PostgreSQL", f"{PG_BIN}/initdb not installed")
+    # The server refuses to run as root, and pytest's tmp_path is private to root.
+    data_dir = Path(tempfile.mkdtemp(prefix="fastapi-ci-pg-")) / "data"
+    data_dir.parent.chmod(0o755)
+    shutil.chown(data_dir.parent, "postgres", "postgres")
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data_dir),
+            "--auth=trust",
+            "--username=postgres",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    cluster = DisposablePostgres(data_dir=data_dir, port=free_port())
+    cluster.pg_ctl(
+        "start",
+        "-w",
+        "-l",
+        str(data_dir.parent / "server.log"),
+        "-o",
+        f"-p {cluster.port} -k {data_dir.parent} -c listen_addresses=127.0.0.1",
+    )
+    try:
+        yield cluster
+    finally:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data_dir),
+                "stop",
+                "-m",
+                "immediate",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def example_env(python: Path, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment the example service runs with in these tests."""
+    return {
+        **os.environ,
+        "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}",
+        "DATABASE_URL": database_url,
+        **extra,
+    }
+
+
+def alembic(python: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the example service's alembic (from its own venv) against `database_url`."""
+    return subprocess.run(
+        [str(python), "-m", "alembic", *args],
+        cwd=EXAMPLE_SERVICE,
+        env=example_env(python, database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@dataclass
+class RunningService:
+    """`python -m app` started from the example's venv, on a free loopback port."""
+
+    process: subprocess.Popen[str]
+    base_url: str
+
+
+@pytest.fixture
+def start_service(example_python: Path) -> Iterator[Callable[[str], RunningService]]:
+    """A factory: start the example service against a database URL; stopped after the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(database_url: str) -> RunningService:
+        port = free_port()
+        process = subprocess.Popen(
+            [str(example_python), "-m", "app"],
+            cwd=EXAMPLE_SERVICE,
+            env=example_env(
+                example_python, database_url, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1"
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{base_url}/health/live")
+        return RunningService(process=process, base_url=base_url)
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def example_image(docker_cli: list[str], base_image: str) -> Iterator[str]:
+    """The example service's image, built on the local engine from the stand-in base."""
+    tag = f"fastapi-ci-example:test-{uuid.uuid4().hex[:8]}"
+    build = subprocess.run(
+        [
+            *docker_cli,
+            "build",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+            "-t",
+            tag,
+            str(EXAMPLE_SERVICE),
+        ],
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert build.returncode == 0, f"docker build failed:\n{build.stderr[-4000:]}"
+    yield tag
+    subprocess.run([*docker_cli, "image", "rm", "-f", tag], capture_output=True, check=False)
