@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Bring up, and verify, the real components the integration and e2e tests use:
+#   Docker engine, the stand-in base image, a local registry with auth, PostgreSQL 15.
+#
+#   .ci/services.sh            run it: start what is down, verify everything, print a table
+#   source .ci/services.sh     same, and export the FASTAPI_CI_* connection facts below
+#
+# Idempotent: what already runs is verified and left alone. Debian bookworm, root;
+# no systemd is assumed, so daemons are started in the background, logging to
+# $FASTAPI_CI_LOG_DIR. Exits (or returns) non-zero if any component can't be brought up.
+
+# Connection facts for the tests. Test-only credentials; fine to commit.
+export FASTAPI_CI_REGISTRY="${FASTAPI_CI_REGISTRY:-127.0.0.1:5000}"
+export FASTAPI_CI_REGISTRY_USER="${FASTAPI_CI_REGISTRY_USER:-ci-user}"
+export FASTAPI_CI_REGISTRY_PASSWORD="${FASTAPI_CI_REGISTRY_PASSWORD:-ci-password-123}"
+export FASTAPI_CI_DATABASE_URL="${FASTAPI_CI_DATABASE_URL:-postgresql://fastapi_ci:fastapi_ci@127.0.0.1:5432/fastapi_ci}"
+export FASTAPI_CI_BASE_IMAGE="${FASTAPI_CI_BASE_IMAGE:-fastapi-ci/python-standin:3.11}"
+# Debian's client: the one on PATH (/usr/local/bin) is newer but has no buildx,
+# so BuildKit builds need this one with DOCKER_BUILDKIT=1.
+export FASTAPI_CI_DOCKER="${FASTAPI_CI_DOCKER:-/usr/bin/docker}"
+
+# Sourced: keep the caller's shell options, and do the work in a child bash
+# (set -e does not apply inside a function called from `cmd || return`).
+if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
+  "${BASH:-bash}" "${BASH_SOURCE[0]}" "$@" || return
+  return 0
+fi
+
+set -euo pipefail
+
+CI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+FASTAPI_CI_LOG_DIR="${FASTAPI_CI_LOG_DIR:-/var/log/fastapi-ci}"
+FASTAPI_CI_STATE_DIR="${FASTAPI_CI_STATE_DIR:-/var/lib/fastapi-ci}"
+FASTAPI_CI_CONF_DIR="${FASTAPI_CI_CONF_DIR:-/etc/fastapi-ci}"
+FASTAPI_CI_WAIT_SECONDS="${FASTAPI_CI_WAIT_SECONDS:-60}"
+export FASTAPI_CI_LOG_DIR
+
+PG_VERSION=15
+PG_CLUSTER=main
+PG_PORT=5432
+PG_ROLE=fastapi_ci
+PG_PASSWORD=fastapi_ci
+PG_DATABASE=fastapi_ci
+
+DOCKER="$FASTAPI_CI_DOCKER"
+DOCKERD_LOG="$FASTAPI_CI_LOG_DIR/dockerd.log"
+REGISTRY_LOG="$FASTAPI_CI_LOG_DIR/registry.log"
+REGISTRY_CONF_DIR="$FASTAPI_CI_CONF_DIR/registry"
+REGISTRY_STORAGE="$FASTAPI_CI_STATE_DIR/registry"
+REGISTRY_PIDFILE="$FASTAPI_CI_STATE_DIR/registry.pid"
+PG_LOG="/var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log"
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() {
+  printf 'services: ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND once a second until it succeeds.
+wait_for() {
+  local seconds="$1" what="$2" deadline
+  shift 2
+  deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+  say "$what is up"
+}
+
+# start_daemon LOG PIDFILE COMMAND...: start a daemon detached from this shell (own
+# session, no terminal), logging to LOG. fd 9 (our lock) is closed so the daemon
+# does not hold it forever.
+start_daemon() {
+  local log="$1" pidfile="$2"
+  shift 2
+  setsid nohup "$@" >>"$log" 2>&1 </dev/null 9>&- &
+  echo "$!" >"$pidfile"
+}
+
+ensure_packages() {
+  local wanted=(docker.io docker-registry postgresql debootstrap apache2-utils curl ca-certificates util-linux)
+  local missing=() pkg
+  for pkg in "${wanted[@]}"; do
+    if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]]; then
+      missing+=("$pkg")
+    fi
+  done
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$FASTAPI_CI_LOG_DIR/apt.log" 2>&1 \
+    || die "apt-get update failed; see $FASTAPI_CI_LOG_DIR/apt.log"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$FASTAPI_CI_LOG_DIR/apt.log" 2>&1 \
+    || die "apt-get install ${missing[*]} failed; see $FASTAPI_CI_LOG_DIR/apt.log"
+}
+
+ensure_docker() {
+  if "$DOCKER" info >/dev/null 2>&1; then
+    return 0
+  fi
+  local pid=""
+  [[ -f /var/run/docker.pid ]] && pid="$(cat /var/run/docker.pid)"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    say "dockerd (pid $pid) is running but not answering yet; waiting"
+  else
+    say "starting dockerd (log: $DOCKERD_LOG)"
+    # No flags needed here: overlay2 on ext4, iptables and the default bridge all work,
+    # and dockerd starts its own containerd.
+    start_daemon "$DOCKERD_LOG" "$FASTAPI_CI_STATE_DIR/dockerd.pid" dockerd
+  fi
+  wait_for "$FASTAPI_CI_WAIT_SECONDS" "Docker engine" "$DOCKER" info \
+    || die "Docker engine did not answer within ${FASTAPI_CI_WAIT_SECONDS}s; see $DOCKERD_LOG"
+}
+
+BASE_IMAGE_PYTHON=""
+ensure_base_image() {
+  # A child bash, so set -e holds inside it (it would not in a function called from ||).
+  bash "$CI_DIR/standin-base.sh" "$FASTAPI_CI_BASE_IMAGE" 9>&- \
+    || die "could not build the stand-in base image $FASTAPI_CI_BASE_IMAGE; see $FASTAPI_CI_LOG_DIR/standin-debootstrap.log"
+  BASE_IMAGE_PYTHON="$("$DOCKER" run --rm --network none "$FASTAPI_CI_BASE_IMAGE" python --version 2>&1)" \
+    || die "the stand-in base image $FASTAPI_CI_BASE_IMAGE does not run python: $BASE_IMAGE_PYTHON"
+}
+
+registry_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$FASTAPI_CI_REGISTRY/v2/" || true
+}
+registry_wants_auth() { [[ "$(registry_status)" == 401 ]]; }
+
+write_registry_config() {
+  local host="${FASTAPI_CI_REGISTRY%:*}" port="${FASTAPI_CI_REGISTRY##*:}"
+  mkdir -p "$REGISTRY_CONF_DIR" "$REGISTRY_STORAGE"
+  # bcrypt salts differ per run: only rewrite when the password no longer matches.
+  if ! htpasswd -vb "$REGISTRY_CONF_DIR/htpasswd" "$FASTAPI_CI_REGISTRY_USER" "$FASTAPI_CI_REGISTRY_PASSWORD" >/dev/null 2>&1; then
+    htpasswd -Bbn "$FASTAPI_CI_REGISTRY_USER" "$FASTAPI_CI_REGISTRY_PASSWORD" >"$REGISTRY_CONF_DIR/htpasswd"
+  fi
+  cat >"$REGISTRY_CONF_DIR/config.yml" <<EOF
+# Generated by .ci/services.sh; edits are overwritten.
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_STORAGE
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: $host:$port
+  headers:
+    X-Content-Type-Options: [nosniff]
+auth:
+  htpasswd:
+    realm: fastapi-ci
+    path: $REGISTRY_CONF_DIR/htpasswd
+EOF
+}
+
+ensure_registry() {
+  local status
+  status="$(registry_status)"
+  if [[ "$status" != 401 ]]; then
+    [[ "$status" == 000 ]] \
+      || die "something on $FASTAPI_CI_REGISTRY answers /v2/ with HTTP $status, not a registry with auth (401)"
+    write_registry_config
+    say "starting docker-registry on $FASTAPI_CI_REGISTRY (log: $REGISTRY_LOG)"
+    start_daemon "$REGISTRY_LOG" "$REGISTRY_PIDFILE" docker-registry serve "$REGISTRY_CONF_DIR/config.yml"
+    wait_for "$FASTAPI_CI_WAIT_SECONDS" "registry" registry_wants_auth \
+      || die "registry did not answer on http://$FASTAPI_CI_REGISTRY/v2/ with 401 within ${FASTAPI_CI_WAIT_SECONDS}s; see $REGISTRY_LOG"
+  fi
+  # The credentials work (checked over HTTP, so docker is not left logged in).
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -u "$FASTAPI_CI_REGISTRY_USER:$FASTAPI_CI_REGISTRY_PASSWORD" "http://$FASTAPI_CI_REGISTRY/v2/")" == 200 ]] \
+    || die "registry on $FASTAPI_CI_REGISTRY rejects $FASTAPI_CI_REGISTRY_USER's password; see $REGISTRY_CONF_DIR/htpasswd and $REGISTRY_LOG"
+}
+
+pg_cluster_field() {
+  # pg_lsclusters -h: version cluster port status owner datadir logfile
+  pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" -v f="$1" '$1 == v && $2 == c { print $f }'
+}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+ensure_postgres() {
+  local port status
+  if [[ -z "$(pg_cluster_field 2)" ]]; then
+    say "creating PostgreSQL cluster $PG_VERSION/$PG_CLUSTER"
+    pg_createcluster "$PG_VERSION" "$PG_CLUSTER" --port "$PG_PORT" >"$FASTAPI_CI_LOG_DIR/pg_createcluster.log" 2>&1 \
+      || die "pg_createcluster $PG_VERSION $PG_CLUSTER failed; see $FASTAPI_CI_LOG_DIR/pg_createcluster.log"
+  fi
+  port="$(pg_cluster_field 3)"
+  [[ "$port" == "$PG_PORT" ]] \
+    || die "PostgreSQL cluster $PG_VERSION/$PG_CLUSTER is configured for port $port, not $PG_PORT (/etc/postgresql/$PG_VERSION/$PG_CLUSTER/postgresql.conf)"
+  status="$(pg_cluster_field 4)"
+  if [[ "$status" != online ]]; then
+    # Without systemd, the socket directory (a tmpfs under systemd) may be missing.
+    install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+    say "starting PostgreSQL $PG_VERSION/$PG_CLUSTER (log: $PG_LOG)"
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start >/dev/null 2>&1 9>&- \
+      || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER start failed; see $PG_LOG"
+  fi
+  wait_for "$FASTAPI_CI_WAIT_SECONDS" "PostgreSQL" pg_isready -q -h 127.0.0.1 -p "$PG_PORT" \
+    || die "PostgreSQL did not accept connections on 127.0.0.1:$PG_PORT within ${FASTAPI_CI_WAIT_SECONDS}s; see $PG_LOG"
+  # Role and database, idempotently (\gexec runs each CREATE only when it is missing).
+  local sql
+  sql="SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \\gexec
+ALTER ROLE :\"role\" WITH LOGIN SUPERUSER PASSWORD :'password';
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec"
+  as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres \
+    -v role="$PG_ROLE" -v password="$PG_PASSWORD" -v db="$PG_DATABASE" <<<"$sql" >/dev/null \
+    || die "could not create role/database $PG_ROLE/$PG_DATABASE; see $PG_LOG"
+  psql -X -q "$FASTAPI_CI_DATABASE_URL" -tAc 'select 1' >/dev/null 2>&1 \
+    || die "cannot connect with password auth to $(redact_url "$FASTAPI_CI_DATABASE_URL"); see $PG_LOG"
+}
+
+redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
+
+print_table() {
+  local docker_version pg_version registry_version
+  docker_version="$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
+  registry_version="$(docker-registry --version 2>/dev/null | awk '{ print $NF }')"
+  pg_version="$(psql -X "$FASTAPI_CI_DATABASE_URL" -tAc 'show server_version' 2>/dev/null | awk '{ print $1 }')"
+  {
+    printf '%-12s %-56s %s\n' component address version
+    printf '%-12s %-56s %s\n' docker unix:///var/run/docker.sock "$docker_version (client $DOCKER)"
+    printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$BASE_IMAGE_PYTHON"
+    printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "distribution $registry_version"
+    printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
+  } >&2
+}
+
+main() {
+  mkdir -p "$FASTAPI_CI_LOG_DIR" "$FASTAPI_CI_STATE_DIR"
+  ((EUID == 0)) || die "run as root (installs packages and starts daemons)"
+  # Two CI runs starting at once must not both start dockerd or debootstrap.
+  exec 9>"/var/lock/fastapi-ci-services.lock"
+  flock -w 900 9 || die "another .ci/services.sh held /var/lock/fastapi-ci-services.lock for 15 minutes"
+  ensure_packages
+  ensure_docker
+  ensure_registry
+  ensure_postgres
+  ensure_base_image
+  print_table
+}
+
+main "$@"

@@ -1,0 +1,81 @@
+"""Export a FastAPI app's OpenAPI document without starting a server.
+
+The app is imported by the PROJECT's interpreter (which has the app's dependencies), not by
+fastapi-ci's own isolated environment: `_import_app.py` runs there and writes the document to
+a temporary file that this side reads back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi_ci.errors import InputError
+
+_IMPORT_SCRIPT = Path(__file__).with_name("_import_app.py")
+APP_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+IMPORT_TIMEOUT_SECONDS = 120
+
+# _import_app.py's exit codes that mean "the app input is wrong" (import error, no such
+# attribute, not a FastAPI app); anything else is the interpreter itself failing.
+_APP_INPUT_FAILURES = {3, 4, 5}
+
+
+def find_python(app_dir: Path, python: str | None) -> str:
+    """The interpreter that can import the app.
+
+    An explicit `python` input wins; else the project's own `.venv`; else `python` on PATH
+    (on a runner, what setup-python plus `pip install -r requirements.txt` provided).
+    """
+    if python:
+        resolved = shutil.which(python)
+        if resolved is None:
+            raise InputError("python", f"{python!r} is not an executable interpreter")
+        return resolved
+    project_venv = app_dir / ".venv" / "bin" / "python"
+    if project_venv.exists():
+        return str(project_venv)
+    for candidate in ("python", "python3"):
+        resolved = shutil.which(candidate)
+        if resolved:
+            return resolved
+    raise InputError("python", "no Python interpreter found; pass one with --python")
+
+
+def export_openapi(app: str, app_dir: Path, python: str | None = None) -> dict[str, Any]:
+    """Import `MODULE:ATTR` from `app_dir` and return `app.openapi()`."""
+    if not APP_TARGET.match(app):
+        raise InputError("app", f"expected MODULE:ATTRIBUTE such as app.main:app, got {app!r}")
+    if not app_dir.is_dir():
+        raise InputError("app-dir", f"{app_dir} is not a directory")
+    interpreter = find_python(app_dir, python)
+    with tempfile.TemporaryDirectory(prefix="fastapi-ci-openapi-") as scratch:
+        output = Path(scratch) / "openapi.json"
+        try:
+            completed = subprocess.run(
+                [interpreter, str(_IMPORT_SCRIPT), app, str(app_dir.resolve()), str(output)],
+                cwd=app_dir,
+                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                capture_output=True,
+                text=True,
+                timeout=IMPORT_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise InputError(
+                "app", f"importing {app} took longer than {IMPORT_TIMEOUT_SECONDS}s"
+            ) from None
+        # The app may log to stderr while importing: the reason is the last line.
+        reason = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        if completed.returncode in _APP_INPUT_FAILURES:
+            raise InputError("app", reason)
+        if completed.returncode != 0:
+            raise InputError("python", f"{interpreter} failed to export {app}: {reason}")
+        document: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+        return document
