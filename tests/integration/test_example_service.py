@@ -64,7 +64,7 @@ def test_readiness_is_200_with_the_database_and_503_with_a_reason_without_it(
     ready = httpx.get(f"{service.base_url}/health/ready", timeout=10)
     assert ready.status_code == 200, ready.text
     created = httpx.post(
-        f"{service.base_url}/api/v1/items/", json={"name": "widget", "price": 3}, timeout=10
+        f"{service.base_url}/api/v1/items", json={"name": "widget", "price": 3}, timeout=10
     )
     assert created.status_code == 201, created.text
 

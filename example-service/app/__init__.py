@@ -1,0 +1,1 @@
+"""Example FastAPI service that the fastapi-ci actions are proven on."""
