@@ -45,6 +45,7 @@ AnnotationLevel = Literal["error", "warning", "notice"]
 # Annotations beyond this many per call are summarised in one line: GitHub shows at most
 # 10 errors + 10 warnings per step anyway, and a flood drowns the log.
 DEFAULT_ANNOTATION_CAP = 20
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
 
 class ActionInputs(BaseModel):
@@ -71,6 +72,31 @@ class Annotation(BaseModel):
     end_line: int | None = None
     col: int | None = None
     title: str | None = None
+
+    def workflow_command(self) -> str:
+        """This annotation as GitHub's `::error file=..,line=..,title=..::message` line."""
+        return workflow_command(
+            self.level,
+            self.message,
+            file=self.file,
+            line=self.line,
+            endLine=self.end_line,
+            col=self.col,
+            title=self.title,
+        )
+
+
+def workflow_command(name: str, message: str, **properties: object) -> str:
+    """A workflow command line (`::name k=v,k=v::message`), escaped as the runner expects.
+
+    Properties that are None are left out.
+    """
+    props = ",".join(
+        f"{key}={escape_property(str(value))}"
+        for key, value in properties.items()
+        if value is not None
+    )
+    return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
 class ActionResult(BaseModel):
@@ -114,12 +140,7 @@ class Console:
 
     def command(self, name: str, message: str, **properties: object) -> None:
         """Print a workflow command (`::name k=v::message`), escaped as the runner expects."""
-        props = ",".join(
-            f"{key}={escape_property(str(value))}"
-            for key, value in properties.items()
-            if value is not None
-        )
-        self.log.write(f"::{name}{' ' + props if props else ''}::{escape_data(message)}\n")
+        self.log.write(workflow_command(name, message, **properties) + "\n")
 
     def info(self, message: str) -> None:
         """A plain log line."""
@@ -153,15 +174,7 @@ class Console:
     def annotate(self, annotation: Annotation) -> None:
         """Print one annotation in GitHub's format, or as `file:line: level: message`."""
         if self.on_github:
-            self.command(
-                annotation.level,
-                annotation.message,
-                title=annotation.title,
-                file=annotation.file,
-                line=annotation.line,
-                endLine=annotation.end_line,
-                col=annotation.col,
-            )
+            self.log.write(annotation.workflow_command() + "\n")
             return
         where = annotation.file or ""
         if annotation.file and annotation.line:
@@ -199,6 +212,25 @@ class Console:
     def append_summary(self, markdown: str) -> None:
         """Append markdown to `$GITHUB_STEP_SUMMARY`."""
         self._append_file("GITHUB_STEP_SUMMARY", markdown.rstrip("\n") + "\n\n")
+
+    def write_report(self, action: str, report: str, path: str | None = None) -> Path | None:
+        """Write an action's JSON report; return where it went (the `report-path` output).
+
+        Default on a runner: `$RUNNER_TEMP/fastapi-ci/<action>.json`, kept for later steps of
+        the job (an upload, a comment). Elsewhere only when a path is given: `--json` prints it.
+        """
+        if path:
+            target = Path(path)
+        elif self.env.get("RUNNER_TEMP"):
+            target = Path(self.env["RUNNER_TEMP"]) / "fastapi-ci" / f"{action}.json"
+        else:
+            return None
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(report, encoding="utf-8")
+        except OSError as error:
+            raise InputError("report-path", f"cannot write {target}: {error.strerror}") from None
+        return target
 
     def _append_file(self, variable: str, text: str) -> bool:
         path = self.env.get(variable)
@@ -389,8 +421,8 @@ def _publish(inputs: ActionInputs, result: ActionResult, console: Console) -> No
         console.stdout.write(json.dumps(result.report, indent=2, sort_keys=True) + "\n")
     else:
         console.info(result.text.rstrip("\n"))
-        if result.outputs and not console.env.get("GITHUB_OUTPUT"):
-            console.info("outputs: " + " ".join(f"{k}={v}" for k, v in result.outputs.items()))
+    if result.outputs and not console.env.get("GITHUB_OUTPUT"):
+        console.debug("outputs: " + " ".join(f"{k}={v}" for k, v in result.outputs.items()))
     console.annotate_all(result.annotations)
     if inputs.summary and result.summary:
         console.append_summary(result.summary)
@@ -420,6 +452,8 @@ def execute(action: Action[Any], cli_values: Mapping[str, object], console: Cons
     except KeyboardInterrupt:
         console.error("interrupted", title=action.name)
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as error:  # the last line of defence: no raw traceback
         console.error(
             f"internal error: {type(error).__name__}: {error}"
@@ -456,4 +490,9 @@ def main_for(
     console.json_mode = bool(values.pop("json"))
     console.debug_enabled = console.debug_enabled or bool(values.pop("debug"))
     values.pop("action")
-    return execute(chosen, values, console)
+    try:
+        return execute(chosen, values, console)
+    except BrokenPipeError:
+        # `fastapi-ci ... | head`: the reader left; stop quietly, as a shell tool would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

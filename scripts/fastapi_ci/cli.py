@@ -8,9 +8,10 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi_ci.action_io import Action, main_for
+from fastapi_ci.schema_guard import SCHEMA_DIFF, SCHEMA_EXPORT, SCHEMA_GUARD
 
 # Each action module exposes its `Action` objects; the CLI lists exactly these.
-ACTIONS: tuple[Action[Any], ...] = ()
+ACTIONS: tuple[Action[Any], ...] = (SCHEMA_GUARD, SCHEMA_EXPORT, SCHEMA_DIFF)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,271 @@
+"""schema-guard: compare OpenAPI documents semantically and report what would break clients.
+
+Three subcommands share the engine (`diff`) and the report (`report`):
+
+* `schema-export` writes an app's OpenAPI document deterministically (the golden file);
+* `schema-guard` exports the app and compares it with the committed golden file;
+* `schema-diff` compares two OpenAPI files (JSON or YAML, 3.0 or 3.1).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
+from fastapi_ci.errors import InputError
+from fastapi_ci.schema_guard.diff import diff_documents
+from fastapi_ci.schema_guard.document import dump_document, load_document
+from fastapi_ci.schema_guard.export import export_openapi
+from fastapi_ci.schema_guard.report import (
+    LEVEL_ORDER,
+    DiffReport,
+    change_annotations,
+    render_markdown,
+    render_text,
+    status_line,
+)
+
+__all__ = ["SCHEMA_DIFF", "SCHEMA_EXPORT", "SCHEMA_GUARD"]
+
+FailOn = Literal["error", "warning", "never"]
+# GitHub refuses a step summary over 1 MiB; a few hundred rows stay far below that.
+SUMMARY_MAX_ROWS = 300
+
+AppTarget = Annotated[
+    str, Field(description="The FastAPI application to import, as MODULE:ATTRIBUTE (app.main:app).")
+]
+AppDir = Annotated[str, Field(description="The directory the app's module is imported from.")]
+Interpreter = Annotated[
+    str | None,
+    Field(
+        description="The interpreter that can import the app "
+        "(default: APP_DIR/.venv/bin/python, else `python` on PATH)."
+    ),
+]
+FailOnLevel = Annotated[
+    FailOn,
+    Field(description="Fail when a change reaches this level: error (breaking), warning, never."),
+]
+
+
+def gate_is_closed(report: DiffReport, fail_on: FailOn) -> bool:
+    """True when some change is at least as severe as `fail_on`."""
+    if fail_on == "never":
+        return False
+    threshold = LEVEL_ORDER[fail_on]
+    return any(LEVEL_ORDER[change.level] <= threshold for change in report.changes)
+
+
+def write_atomically(path: Path, text: str, input_name: str) -> None:
+    """Replace `path` in one step, so an interrupted write never leaves half a golden file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError as error:
+        raise InputError(input_name, f"cannot write {path}: {error.strerror}") from None
+
+
+def _diff_result(
+    action: str,
+    report: DiffReport,
+    fail_on: FailOn,
+    console: Console,
+    *,
+    annotations: list[Annotation],
+    report_path: str | None = None,
+    notes: tuple[str, ...] = (),
+) -> ActionResult:
+    """The common result of schema-guard and schema-diff: gate, outputs, summary, report.
+
+    Annotations are for a runner only: on a terminal the text report already lists every
+    change, and repeating each as a `file: error:` line would only double the output.
+    """
+    written = console.write_report(action, report.model_dump_json(indent=2) + "\n", report_path)
+    closed = gate_is_closed(report, fail_on)
+    verdict = f"gate closed: changes reach --fail-on={fail_on}" if closed else "gate open"
+    summary = render_markdown(report, max_rows=SUMMARY_MAX_ROWS)
+    return ActionResult(
+        passed=not closed,
+        text="\n".join([render_text(report).rstrip("\n"), *notes, verdict]),
+        summary="\n\n".join([summary.rstrip("\n"), *notes]),
+        outputs={
+            "breaking": "true" if report.breaking else "false",
+            "changes-count": str(len(report.changes)),
+            "report-path": str(written or ""),
+        },
+        report=report.model_dump(mode="json"),
+        annotations=annotations if console.on_github else [],
+    )
+
+
+# --- schema-export ------------------------------------------------------------------------------
+
+
+class SchemaExportInputs(ActionInputs):
+    """Inputs of `fastapi-ci schema-export`."""
+
+    app: AppTarget
+    app_dir: AppDir = "."
+    output: str | None = Field(
+        default=None, description="Write the document here (default: print it)."
+    )
+    python: Interpreter = None
+
+
+def run_schema_export(inputs: SchemaExportInputs, console: Console) -> ActionResult:
+    """Export the app's OpenAPI document, deterministically formatted."""
+    document = export_openapi(inputs.app, Path(inputs.app_dir), inputs.python)
+    text = dump_document(document)
+    if inputs.output is None:
+        return ActionResult(passed=True, text=text, report=document)
+    write_atomically(Path(inputs.output), text, "output")
+    operations = sum(len(item) for item in document.get("paths", {}).values())
+    return ActionResult(
+        passed=True,
+        text=f"wrote {inputs.output}: {len(document.get('paths', {}))} paths, "
+        f"{operations} path entries",
+        outputs={"path": inputs.output},
+        report={"path": inputs.output},
+    )
+
+
+# --- schema-guard -------------------------------------------------------------------------------
+
+
+class SchemaGuardInputs(ActionInputs):
+    """Inputs of `actions/schema-guard/action.yml` and `fastapi-ci schema-guard`."""
+
+    app: AppTarget
+    golden: str = Field(
+        description="The committed golden OpenAPI file (relative to the working directory)."
+    )
+    app_dir: AppDir = "."
+    update: bool = Field(
+        default=False, description="Rewrite the golden file with the app's schema."
+    )
+    fail_on: FailOnLevel = "error"
+    python: Interpreter = None
+    report_path: str | None = Field(default=None, description="Where to write the JSON report.")
+
+
+def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResult:
+    """Export the app, compare it with the golden file, and gate on the most severe change."""
+    golden = Path(inputs.golden)
+    current = export_openapi(inputs.app, Path(inputs.app_dir), inputs.python)
+    current_text = dump_document(current)
+    if not golden.exists():
+        if not inputs.update:
+            raise InputError(
+                "golden",
+                f"{golden} does not exist",
+                fix="create it with `fastapi-ci schema-guard --update ...` and commit it",
+            )
+        write_atomically(golden, current_text, "golden")
+        return ActionResult(
+            passed=True,
+            text=f"created the golden file {golden}",
+            outputs={"breaking": "false", "changes-count": "0", "updated": "true"},
+        )
+    golden_text = golden.read_text(encoding="utf-8")
+    report = DiffReport.from_changes(
+        diff_documents(load_document(golden, input_name="golden"), current)
+    )
+    notes: tuple[str, ...] = ()
+    out_of_date = golden_text != current_text
+    if inputs.update and out_of_date:
+        write_atomically(golden, current_text, "golden")
+        notes = (f"Updated {golden}: review the changes above and commit it.",)
+    elif out_of_date:
+        notes = (
+            f"{golden} is out of date with the app: after review, run "
+            "`fastapi-ci schema-guard --update` and commit it.",
+        )
+    result = _diff_result(
+        "schema-guard",
+        report,
+        "never" if inputs.update else inputs.fail_on,
+        console,
+        annotations=change_annotations(report, str(golden), golden_text=golden_text),
+        report_path=inputs.report_path,
+        notes=notes,
+    )
+    result.outputs["updated"] = "true" if inputs.update and out_of_date else "false"
+    if out_of_date and not inputs.update and console.on_github:
+        result.annotations.append(
+            Annotation(level="warning", message=notes[0], file=str(golden), title="schema-guard")
+        )
+    return result
+
+
+# --- schema-diff --------------------------------------------------------------------------------
+
+
+class SchemaDiffInputs(ActionInputs):
+    """Inputs of `fastapi-ci schema-diff BASE REVISION`."""
+
+    base: str = Field(
+        description="The older OpenAPI document.", json_schema_extra={"positional": True}
+    )
+    revision: str = Field(
+        description="The newer OpenAPI document.", json_schema_extra={"positional": True}
+    )
+    format: Literal["text", "json", "markdown", "github"] = Field(
+        default="text", description="How to print the report."
+    )
+    fail_on: FailOnLevel = "error"
+    report_path: str | None = Field(default=None, description="Where to write the JSON report.")
+
+
+def run_schema_diff(inputs: SchemaDiffInputs, console: Console) -> ActionResult:
+    """Compare two OpenAPI files and print the report in the chosen format."""
+    base = load_document(Path(inputs.base), input_name="base")
+    revision = load_document(Path(inputs.revision), input_name="revision")
+    report = DiffReport.from_changes(diff_documents(base, revision))
+    annotations = change_annotations(report, inputs.revision)
+    result = _diff_result(
+        "schema-diff",
+        report,
+        inputs.fail_on,
+        console,
+        annotations=annotations,
+        report_path=inputs.report_path,
+    )
+    if inputs.format == "json":
+        result.text = report.model_dump_json(indent=2)
+    elif inputs.format == "markdown":
+        result.text = result.summary
+    elif inputs.format == "github":
+        # Annotations in GitHub's format even off a runner (to feed a runner's log later).
+        result.text = "\n".join([status_line(report), *(a.workflow_command() for a in annotations)])
+        result.annotations = []
+    return result
+
+
+SCHEMA_EXPORT = Action(
+    name="schema-export",
+    help="Write a FastAPI app's OpenAPI document deterministically (for the golden file).",
+    inputs=SchemaExportInputs,
+    run=run_schema_export,
+)
+SCHEMA_GUARD = Action(
+    name="schema-guard",
+    help="Compare the app's OpenAPI document with the committed golden file; fail on "
+    "breaking changes.",
+    inputs=SchemaGuardInputs,
+    run=run_schema_guard,
+)
+SCHEMA_DIFF = Action(
+    name="schema-diff",
+    help="Compare two OpenAPI documents (JSON or YAML, 3.0 or 3.1) and report breaking changes.",
+    inputs=SchemaDiffInputs,
+    run=run_schema_diff,
+)
