@@ -101,29 +101,26 @@ def test_bad_database_url_is_one_clear_line_not_a_traceback(example_python: Path
         assert "Traceback" not in output
 
 
-def test_example_suite_passes_on_postgresql(example_python: Path, fresh_database: str) -> None:
-    suite = subprocess.run(
-        [str(example_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+def run_example_suite(python: Path, database_url: str) -> subprocess.CompletedProcess[str]:
+    """The example service's own pytest suite, from its venv, against `database_url`."""
+    return subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=EXAMPLE_SERVICE,
-        env=example_env(example_python, fresh_database, TEST_DATABASE_URL=fresh_database),
+        env=example_env(python, database_url, TEST_DATABASE_URL=database_url),
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def test_example_suite_passes_on_postgresql(example_python: Path, fresh_database: str) -> None:
+    suite = run_example_suite(example_python, fresh_database)
     assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]
     assert " passed" in suite.stdout
 
 
 def test_example_suite_passes_on_sqlite(example_python: Path, tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path}/suite.db"
-    suite = subprocess.run(
-        [str(example_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=EXAMPLE_SERVICE,
-        env=example_env(example_python, database_url, TEST_DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    suite = run_example_suite(example_python, f"sqlite+aiosqlite:///{tmp_path}/suite.db")
     assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]
+    assert " passed" in suite.stdout
