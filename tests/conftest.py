@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing
+from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +121,40 @@ def example_python() -> Path:
         check=True,
     )
     return python
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto's AWS stand-in in server mode on a free 127.0.0.1 port; its endpoint URL."""
+    import sys
+    import time
+
+    import httpx
+
+    executable = Path(sys.executable).parent / "moto_server"
+    if not executable.exists():
+        component_missing("moto server", f"{executable} is missing (uv sync installs moto[server])")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{endpoint}/moto-api/", timeout=2)
+                break
+            except httpx.HTTPError as error:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    component_missing("moto server", f"{endpoint} did not come up: {error}")
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

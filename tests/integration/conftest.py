@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,16 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, component_missing
+from tests.components import EXAMPLE_SERVICE, component_missing, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (on the loopback interface)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_http(url: str, timeout: float = 30.0) -> httpx.Response:

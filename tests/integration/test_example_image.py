@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.components import Registry
-from tests.integration.conftest import alembic, free_port, wait_for_http
+from tests.components import Registry, free_port
+from tests.integration.conftest import alembic, wait_for_http
 
 
 def docker(

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi_ci.errors import InputError
+from fastapi_ci.project_python import find_project_python
 
 _IMPORT_SCRIPT = Path(__file__).with_name("_import_app.py")
 APP_TARGET = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -27,34 +27,13 @@ IMPORT_TIMEOUT_SECONDS = 120
 _APP_INPUT_FAILURES = {3, 4, 5}
 
 
-def find_python(app_dir: Path, python: str | None) -> str:
-    """The interpreter that can import the app.
-
-    An explicit `python` input wins; else the project's own `.venv`; else `python` on PATH
-    (on a runner, what setup-python plus `pip install -r requirements.txt` provided).
-    """
-    if python:
-        resolved = shutil.which(python)
-        if resolved is None:
-            raise InputError("python", f"{python!r} is not an executable interpreter")
-        return resolved
-    project_venv = app_dir / ".venv" / "bin" / "python"
-    if project_venv.exists():
-        return str(project_venv)
-    for candidate in ("python", "python3"):
-        resolved = shutil.which(candidate)
-        if resolved:
-            return resolved
-    raise InputError("python", "no Python interpreter found; pass one with --python")
-
-
 def export_openapi(app: str, app_dir: Path, python: str | None = None) -> dict[str, Any]:
     """Import `MODULE:ATTR` from `app_dir` and return `app.openapi()`."""
     if not APP_TARGET.match(app):
         raise InputError("app", f"expected MODULE:ATTRIBUTE such as app.main:app, got {app!r}")
     if not app_dir.is_dir():
         raise InputError("app-dir", f"{app_dir} is not a directory")
-    interpreter = find_python(app_dir, python)
+    interpreter = find_project_python(app_dir, python)
     with tempfile.TemporaryDirectory(prefix="fastapi-ci-openapi-") as scratch:
         output = Path(scratch) / "openapi.json"
         try:

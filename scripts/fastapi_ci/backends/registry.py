@@ -1,0 +1,234 @@
+"""Container registries: image references, credentials, error classification, manifests.
+
+The registry HTTP API (distribution v2 / OCI) is spoken directly only for what the Docker
+engine does not tell us: the digest a tag points at (`HEAD /v2/<name>/manifests/<ref>`,
+header `Docker-Content-Digest`). Authentication follows the registry's challenge: Basic
+(htpasswd registries, ECR) or a Bearer token from the realm it names (GHCR, Docker Hub).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import SecretStr
+
+DOCKER_HUB = "docker.io"
+MANIFEST_MEDIA_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REPOSITORY_PATH = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """`registry/path[:tag][@digest]`, split the way the Docker engine splits it."""
+
+    registry: str
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def repository(self) -> str:
+        """The repository as written in `docker push` (Docker Hub's host left implicit)."""
+        return self.path if self.registry == DOCKER_HUB else f"{self.registry}/{self.path}"
+
+    def with_tag(self, tag: str) -> str:
+        """`repository:tag`."""
+        return f"{self.repository}:{tag}"
+
+    def with_digest(self, digest: str) -> str:
+        """`repository@sha256:...`: the immutable reference a deploy should use."""
+        return f"{self.repository}@{digest}"
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse an image reference; raise ValueError saying what is wrong with it."""
+    rest, _, digest = text.partition("@")
+    if digest and not _DIGEST.match(digest):
+        raise ValueError(f"{digest!r} is not a sha256 digest")
+    first, slash, remainder = rest.partition("/")
+    # The first component is a registry host only if it looks like one (as the engine decides).
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, remainder
+    else:
+        registry, path = DOCKER_HUB, rest
+    tag: str | None = None
+    if ":" in path.rsplit("/", 1)[-1]:
+        path, tag = path.rsplit(":", 1)
+        if not _TAG.match(tag):
+            raise ValueError(f"{tag!r} is not a valid tag")
+    if registry == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    if not _REPOSITORY_PATH.match(path):
+        raise ValueError(
+            f"{path!r} is not a valid repository path (lowercase letters, digits, "
+            "'.', '_', '-' and '/' between components)"
+        )
+    return ImageReference(registry=registry, path=path, tag=tag, digest=digest or None)
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """A username and a password or token for one registry host."""
+
+    registry: str
+    username: str
+    password: SecretStr
+
+    def auth_config(self) -> dict[str, str]:
+        """What the Docker engine API takes (X-Registry-Auth): nothing is written to disk."""
+        return {
+            "username": self.username,
+            "password": self.password.get_secret_value(),
+            "serveraddress": self.registry,
+        }
+
+    def basic_header(self) -> str:
+        """`Basic base64(user:password)`."""
+        pair = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+
+class RegistryErrorKind(StrEnum):
+    """What a registry (or the engine talking to it) error means for the caller."""
+
+    AUTH = "auth"  # wrong or missing credentials, no permission: retrying cannot help
+    TRANSIENT = "transient"  # the registry or the network hiccuped: retry with backoff
+    PERMANENT = "permanent"  # anything else (invalid manifest, unknown name): report it
+
+
+# Order matters: an auth failure reported as "... 401 ... connection closed" is still auth.
+_AUTH_PATTERNS = re.compile(
+    r"unauthori[sz]ed|authentication required|no basic auth credentials|\bdenied\b|"
+    r"\b401\b|\b403\b|forbidden|incorrect username or password|invalid username/password",
+    re.IGNORECASE,
+)
+_TRANSIENT_PATTERNS = re.compile(
+    r"connection refused|connection reset|reset by peer|broken pipe|\beof\b|timed? ?out|"
+    r"timeout|temporar(?:y|ily)|try again|\b50[0234]\b|internal server error|bad gateway|"
+    r"service unavailable|gateway time|too many requests|toomanyrequests|\b429\b|"
+    r"server closed|unexpected end|connection aborted|network is unreachable",
+    re.IGNORECASE,
+)
+
+
+def classify_error(message: str) -> RegistryErrorKind:
+    """Classify an error message from a registry, the engine's push/login, or a client."""
+    if _AUTH_PATTERNS.search(message):
+        return RegistryErrorKind.AUTH
+    if _TRANSIENT_PATTERNS.search(message):
+        return RegistryErrorKind.TRANSIENT
+    return RegistryErrorKind.PERMANENT
+
+
+class RegistryError(Exception):
+    """A registry request failed; `kind` says whether to retry."""
+
+    def __init__(self, message: str, kind: RegistryErrorKind) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _scheme(registry: str) -> str:
+    # The engine talks plain HTTP to loopback registries (its default insecure range); so do we.
+    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+    return "http" if host in ("localhost", "127.0.0.1", "[::1]", "::1") else "https"
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, params = header.partition(" ")
+    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', params))
+
+
+def _open(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, str]]:
+    """Send a request; return status and headers (4xx/5xx are answers, not exceptions)."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
+            return response.status, dict(response.headers.items())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items())
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise RegistryError(f"{request.full_url}: {reason}", RegistryErrorKind.TRANSIENT) from None
+
+
+def _bearer_token(
+    challenge: dict[str, str],
+    repository_path: str,
+    credentials: RegistryCredentials | None,
+    timeout: float,
+) -> str:
+    query = {"service": challenge.get("service", ""), "scope": f"repository:{repository_path}:pull"}
+    url = challenge["realm"] + "?" + urllib.parse.urlencode(query)
+    request = urllib.request.Request(url)  # noqa: S310 (the registry's own token realm)
+    if credentials is not None:
+        request.add_header("Authorization", credentials.basic_header())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        kind = classify_error(str(error.code))
+        raise RegistryError(f"token request to {challenge['realm']}: {error.code}", kind) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise RegistryError(
+            f"token request to {challenge['realm']}: {getattr(error, 'reason', error)}",
+            RegistryErrorKind.TRANSIENT,
+        ) from None
+    token = body.get("token") or body.get("access_token")
+    if not token:
+        raise RegistryError("the token realm answered without a token", RegistryErrorKind.AUTH)
+    return str(token)
+
+
+def manifest_digest(
+    reference: ImageReference,
+    credentials: RegistryCredentials | None = None,
+    timeout: float = 30.0,
+) -> str:
+    """The digest the registry serves for `reference` (its tag or digest), from a HEAD request.
+
+    Raises RegistryError (kind AUTH, TRANSIENT or PERMANENT) when it cannot be had.
+    """
+    target = reference.digest or reference.tag or "latest"
+    base = f"{_scheme(reference.registry)}://{reference.registry}"
+    url = f"{base}/v2/{reference.path}/manifests/{target}"
+    headers = {"Accept": MANIFEST_MEDIA_TYPES}
+    # http(s) only: the scheme is chosen above, never taken from input.
+    head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
+    status, answer = _open(head, timeout)
+    if status == 401:
+        scheme, challenge = _parse_challenge(answer.get("Www-Authenticate", ""))
+        if scheme == "bearer" and "realm" in challenge:
+            token = _bearer_token(challenge, reference.path, credentials, timeout)
+            headers["Authorization"] = f"Bearer {token}"
+        elif credentials is not None:
+            headers["Authorization"] = credentials.basic_header()
+        head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
+        status, answer = _open(head, timeout)
+    if status != 200:
+        message = f"HEAD {url} answered {status}"
+        kind = RegistryErrorKind.PERMANENT if status == 404 else classify_error(str(status))
+        raise RegistryError(message, kind)
+    digest = {key.lower(): value for key, value in answer.items()}.get("docker-content-digest")
+    if not digest:
+        raise RegistryError(
+            f"HEAD {url} sent no Docker-Content-Digest", RegistryErrorKind.PERMANENT
+        )
+    return digest
