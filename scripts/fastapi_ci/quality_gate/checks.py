@@ -1,0 +1,835 @@
+"""The checks of the gate: one function per check, each returning a `CheckResult`.
+
+Where each tool runs, and why:
+
+* ruff (lint and format), bandit and pip-audit do not import the project's code, so they
+  run from fastapi-ci's own environment (pinned there as runtime dependencies, invoked as
+  `sys.executable -m <tool>`, never from PATH): the gate works on a project that has never
+  heard of fastapi-ci, and the same pins give the same findings everywhere.
+* mypy and pytest must import the project's dependencies, so they run with the project's
+  interpreter (the `python` input); `project.probe_interpreter` has checked it has them.
+
+Every tool runs with the project root as its working directory, so it reads the project's
+own configuration (pyproject.toml, mypy.ini, setup.cfg, .coveragerc) when there is one.
+A check never raises for a finding: it reports, and the gate goes on with the others.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from fastapi_ci.action_io import Annotation
+from fastapi_ci.quality_gate import parsers
+from fastapi_ci.quality_gate.project import Project
+
+CheckStatus = Literal["passed", "failed", "unavailable", "error", "skipped"]
+
+# Raw output kept per check for the summary's <details>: the end is where tools say why.
+OUTPUT_TAIL_CHARS = 20_000
+
+
+class CheckResult(BaseModel):
+    """The verdict of one check, the same shape for every tool."""
+
+    name: str
+    status: CheckStatus
+    blocking: bool = Field(description="True when this result closes the gate.")
+    findings: int = 0
+    duration_s: float = 0.0
+    detail: str = Field(default="", description="One line for the table and the terminal.")
+    annotations: list[Annotation] = Field(default_factory=list)
+    command: list[str] = Field(default_factory=list)
+    output: str = Field(default="", description="The tool's own output (its tail).")
+    coverage: parsers.CoverageReport | None = Field(default=None, exclude=True)
+
+
+class ProcessSlots:
+    """At most `size` tool processes at once, granted in priority order.
+
+    The bound is on processes, not on checks, because one check (the sharded tests) runs
+    several. Priority is the check's place in `CHECKS` (the long ones first), so the
+    slowest work starts early and the quick checks fill in around it. Checks announced
+    with `expect` hold back lower priorities until they ask for their first slot: without
+    that, whichever thread happens to start first would take the CPUs.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._free = self.size
+        self._waiting: list[tuple[int, int]] = []
+        self._expected: set[int] = set()
+        self._tickets = itertools.count()
+        self._changed = threading.Condition()
+
+    def expect(self, priorities: Iterable[int]) -> None:
+        """Announce checks that will ask for slots soon."""
+        with self._changed:
+            self._expected.update(priorities)
+
+    def forget(self, priority: int) -> None:
+        """A check is over: it no longer holds anybody back (even if it never asked)."""
+        with self._changed:
+            self._expected.discard(priority)
+            self._changed.notify_all()
+
+    def acquire(self, priority: int, count: int = 1) -> int:
+        """Wait for `count` slots (at most all of them) and take them; return how many."""
+        count = min(count, self.size)
+        ticket = (priority, next(self._tickets))
+
+        def my_turn() -> bool:
+            first_in_line = self._waiting[0] == ticket
+            nobody_before = all(expected >= priority for expected in self._expected)
+            return first_in_line and nobody_before and self._free >= count
+
+        with self._changed:
+            self._expected.discard(priority)
+            heapq.heappush(self._waiting, ticket)
+            self._changed.wait_for(my_turn)
+            heapq.heappop(self._waiting)
+            self._free -= count
+            self._changed.notify_all()  # the next in line may take another free slot
+        return count
+
+    def release(self, count: int = 1) -> None:
+        """Give back slots taken with `acquire`."""
+        with self._changed:
+            self._free += count
+            self._changed.notify_all()
+
+    @contextmanager
+    def slot(self, priority: int) -> Iterator[None]:
+        """Hold one slot for the duration of the `with` block."""
+        self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """What every check needs to know, fixed before any check starts."""
+
+    project: Project
+    env: Mapping[str, str]
+    work_dir: Path
+    """A private temp dir for reports the tools write (JUnit XML, coverage data, exports)."""
+    process_slots: ProcessSlots
+    test_shards: int = 1
+    """How many pytest processes share the test files (1: one plain pytest run)."""
+    mypy_has_json_output: bool = True
+    requirements: Path | None = None
+    audit_required: bool = False
+    timeouts: Mapping[str, float] | None = None
+
+    def timeout(self, check: str) -> float:
+        """Seconds the check may run before it is stopped and reported as an error."""
+        return (self.timeouts or {}).get(check, DEFAULT_TIMEOUTS[check])
+
+
+DEFAULT_TIMEOUTS: Mapping[str, float] = {
+    "ruff": 300,
+    "format": 300,
+    "mypy": 900,
+    "bandit": 600,
+    "audit": 600,
+    "tests": 3600,
+}
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """One finished (or timed-out) tool process."""
+
+    command: list[str]
+    returncode: int | None
+    """None when the tool was stopped at its timeout."""
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def output(self) -> str:
+        """Both streams, trimmed to their tail, for the summary's raw output."""
+        combined = "\n".join(part for part in (self.stdout, self.stderr) if part.strip())
+        return combined[-OUTPUT_TAIL_CHARS:]
+
+
+def run_tool(
+    command: Sequence[str],
+    context: GateContext,
+    check: str,
+    extra_env: Mapping[str, str] | None = None,
+    slot_held: bool = False,
+) -> ToolRun:
+    """Run one tool in the project root with the check's timeout; never raises for its result.
+
+    It waits for a process slot first (unless the caller holds slots for it); its duration
+    counts from when it really starts.
+    """
+    needs_slot = not slot_held and check not in NETWORK_BOUND_CHECKS
+    with context.process_slots.slot(priority_of(check)) if needs_slot else nullcontext():
+        started = time.monotonic()
+        try:
+            completed = subprocess.run(
+                list(command),
+                cwd=context.project.root,
+                env={**context.env, **(extra_env or {})},
+                capture_output=True,
+                text=True,
+                timeout=context.timeout(check),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as expired:
+            return ToolRun(
+                list(command),
+                None,
+                _text(expired.stdout),
+                _text(expired.stderr),
+                time.monotonic() - started,
+            )
+        except OSError as error:
+            return ToolRun(list(command), 127, "", str(error), time.monotonic() - started)
+    return ToolRun(
+        list(command),
+        completed.returncode,
+        completed.stdout,
+        completed.stderr,
+        time.monotonic() - started,
+    )
+
+
+def _text(stream: bytes | str | None) -> str:
+    if isinstance(stream, bytes):
+        return stream.decode("utf-8", "replace")
+    return stream or ""
+
+
+def _result(
+    name: str, status: CheckStatus, run: ToolRun | None, detail: str, **fields: object
+) -> CheckResult:
+    blocking = status in ("failed", "error")
+    return CheckResult.model_validate(
+        {
+            "name": name,
+            "status": status,
+            "blocking": fields.pop("blocking", blocking),
+            "detail": detail,
+            "duration_s": run.duration_s if run else 0.0,
+            "command": run.command if run else [],
+            "output": run.output if run else "",
+            **fields,
+        }
+    )
+
+
+def _tool_error(name: str, run: ToolRun, context: GateContext) -> CheckResult:
+    """The tool itself broke (crash, bad config, timeout): an error, not a finding."""
+    if run.returncode is None:
+        detail = f"timed out after {context.timeout(name):.0f}s"
+    else:
+        last_line = next(
+            (line for line in reversed(run.output.splitlines()) if line.strip()), "no output"
+        )
+        detail = f"exit code {run.returncode}: {last_line.strip()[:200]}"
+    return _result(name, "error", run, detail)
+
+
+def _findings_result(
+    name: str,
+    run: ToolRun,
+    context: GateContext,
+    parse: Callable[[str], list[Annotation]],
+    source: str,
+    finding_exit_codes: Sequence[int] = (1,),
+) -> CheckResult:
+    """The common case: exit 0 is clean, `finding_exit_codes` mean findings, anything else is
+    the tool failing; findings are parsed from `source` (the stream holding the report)."""
+    if run.returncode not in (0, *finding_exit_codes):
+        return _tool_error(name, run, context)
+    try:
+        annotations = parse(source)
+    except parsers.ToolOutputError as error:
+        return _result(name, "error", run, str(error))
+    if run.returncode == 0 and not annotations:
+        return _result(name, "passed", run, "no findings")
+    count = len(annotations) or 1  # a non-zero exit with nothing parsed is still a finding
+    return _result(
+        name,
+        "failed",
+        run,
+        f"{count} finding{'s' if count != 1 else ''}",
+        findings=count,
+        annotations=annotations,
+    )
+
+
+def _ours(module: str) -> list[str]:
+    """Run a tool from fastapi-ci's own environment (not PATH, not the project's venv)."""
+    return [sys.executable, "-m", module]
+
+
+# --- ruff -----------------------------------------------------------------------------------
+
+
+def run_ruff(context: GateContext) -> CheckResult:
+    """`ruff check`: lint with the project's ruff config (`--no-fix`: a gate never edits)."""
+    run = run_tool(
+        [*_ours("ruff"), "check", "--no-fix", "--output-format", "json"], context, "ruff"
+    )
+    return _findings_result(
+        "ruff",
+        run,
+        context,
+        lambda text: parsers.parse_ruff_check(text, context.project.repo_path),
+        run.stdout,
+    )
+
+
+def run_format(context: GateContext) -> CheckResult:
+    """`ruff format --check --diff`: the diff tells which lines would change."""
+    run = run_tool([*_ours("ruff"), "format", "--check", "--diff"], context, "format")
+    return _findings_result(
+        "format",
+        run,
+        context,
+        lambda text: parsers.parse_ruff_format_diff(text, context.project.repo_path),
+        run.stdout,
+    )
+
+
+# --- mypy -----------------------------------------------------------------------------------
+
+
+def mypy_command(context: GateContext) -> list[str]:
+    """mypy with the project's interpreter, on its configured targets or its packages."""
+    project = context.project
+    targets = [] if project.mypy_config_names_targets() else project.source_dirs
+    output = (
+        ["-O", "json"]
+        if context.mypy_has_json_output
+        else ["--show-error-codes", "--show-column-numbers", "--no-error-summary", "--no-pretty"]
+    )
+    return [project.python, "-m", "mypy", "--no-color-output", *output, *targets]
+
+
+def run_mypy(context: GateContext) -> CheckResult:
+    """Type-check; JSON output where mypy has it (>= 1.11), else its `file:line:` lines."""
+    run = run_tool(mypy_command(context), context, "mypy")
+    parse = parsers.parse_mypy_json if context.mypy_has_json_output else parsers.parse_mypy_text
+    return _findings_result(
+        "mypy",
+        run,
+        context,
+        lambda text: parse(text, context.project.repo_path),
+        run.stdout,
+    )
+
+
+# --- bandit ---------------------------------------------------------------------------------
+
+# bandit's own default exclusions, plus environments and tests (asserts are fine there).
+_BANDIT_EXCLUDES = (
+    ".svn,CVS,.bzr,.hg,.git,__pycache__,.tox,.nox,.eggs,*.egg,.venv,venv,tests,test,build,dist"
+)
+
+
+def bandit_command(context: GateContext) -> list[str]:
+    """bandit on the source; the project's `[tool.bandit]` config when it has one."""
+    project = context.project
+    command = [*_ours("bandit"), "-r", *project.source_dirs, "-f", "json", "-q"]
+    if project.tool_config("bandit") is not None:
+        # bandit reads pyproject.toml only when told to.
+        return [*command, "-c", "pyproject.toml"]
+    return [*command, "-x", _BANDIT_EXCLUDES]
+
+
+def run_bandit(context: GateContext) -> CheckResult:
+    """Security lint; every finding bandit reports (honouring `# nosec`) fails the check."""
+    run = run_tool(bandit_command(context), context, "bandit")
+    return _findings_result(
+        "bandit",
+        run,
+        context,
+        lambda text: parsers.parse_bandit(text, context.project.repo_path),
+        run.stdout,
+    )
+
+
+# --- dependency audit -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    """What pip-audit is pointed at, and which file its findings are annotated on."""
+
+    arguments: list[str]
+    annotated_file: Path | None
+    description: str
+
+
+def _audit_target(context: GateContext) -> AuditTarget | ToolRun | None:
+    """The `requirements` input, else requirements.txt, else uv.lock (exported), else
+    pyproject.toml. A failed `uv export` is returned as its run; None: nothing to audit."""
+    root = context.project.root
+    explicit = context.requirements
+    requirements = explicit if explicit is not None else root / "requirements.txt"
+    if requirements.is_file():
+        arguments = ["-r", str(requirements)]
+        # Hash-pinned files (pip-compile/uv --generate-hashes) are the full closure: no need
+        # to let pip resolve them in a throwaway venv, which is slow and needs the index.
+        if "--hash=" in requirements.read_text(encoding="utf-8", errors="replace"):
+            arguments.append("--disable-pip")
+        return AuditTarget(arguments, requirements, requirements.name)
+    uv = shutil.which("uv", path=context.env.get("PATH"))
+    if (root / "uv.lock").is_file() and uv is not None:
+        exported = context.work_dir / "uv-export-requirements.txt"
+        run = run_tool(
+            [
+                uv,
+                "export",
+                "--frozen",
+                "--no-dev",
+                "--no-emit-project",
+                "--format",
+                "requirements-txt",
+                "--output-file",
+                str(exported),
+            ],
+            context,
+            "audit",
+        )
+        if run.returncode != 0:
+            return run
+        return AuditTarget(["-r", str(exported), "--disable-pip"], root / "uv.lock", "uv.lock")
+    if (root / "pyproject.toml").is_file():
+        return AuditTarget([str(root)], root / "pyproject.toml", "pyproject.toml")
+    return None
+
+
+def _unavailable(context: GateContext, run: ToolRun | None, why: str) -> CheckResult:
+    """No verdict: a warning, never a pass; it closes the gate only when the audit is required."""
+    return _result(
+        "audit",
+        "unavailable",
+        run,
+        why,
+        blocking=context.audit_required,
+        annotations=[
+            Annotation(
+                level="error" if context.audit_required else "warning",
+                title="dependency audit unavailable",
+                message=why
+                + (
+                    "; audit-required is true, so the gate is closed"
+                    if context.audit_required
+                    else "; the dependencies were NOT checked for known vulnerabilities"
+                ),
+            )
+        ],
+    )
+
+
+def _vulnerability_annotations(
+    report: parsers.AuditReport, target: AuditTarget, project: Project
+) -> list[Annotation]:
+    text = ""
+    if target.annotated_file is not None and target.annotated_file.suffix == ".txt":
+        text = target.annotated_file.read_text(encoding="utf-8", errors="replace")
+    file = (
+        project.repo_path(str(target.annotated_file)) if target.annotated_file is not None else None
+    )
+    return [
+        Annotation(
+            level="error",
+            file=file,
+            line=parsers.requirement_line(text, vuln.package) if text else None,
+            title=f"vulnerable dependency: {vuln.package} {vuln.version}",
+            message=(
+                f"{vuln.package} {vuln.version}: {vuln.id}"
+                + (f" ({', '.join(vuln.aliases)})" if vuln.aliases else "")
+                + (
+                    f"; fixed in {', '.join(vuln.fix_versions)}"
+                    if vuln.fix_versions
+                    else "; no fixed version yet"
+                )
+            ),
+        )
+        for vuln in report.vulnerabilities
+    ]
+
+
+def judge_audit(context: GateContext, target: AuditTarget, run: ToolRun) -> CheckResult:
+    """Turn a finished pip-audit run into a verdict; unreachable service = `unavailable`."""
+    if run.returncode is None:
+        return _unavailable(
+            context, run, f"pip-audit timed out after {context.timeout('audit'):.0f}s"
+        )
+    try:
+        report = parsers.parse_pip_audit(run.stdout)
+    except parsers.ToolOutputError:
+        if parsers.is_service_unreachable(run.stderr):
+            return _unavailable(context, run, "the vulnerability service could not be reached")
+        return _tool_error("audit", run, context)
+    if report.nothing_audited:
+        reason = next(iter(report.skipped.values()), "no dependencies found")
+        return _unavailable(
+            context, run, f"no dependency of {target.description} could be audited ({reason})"
+        )
+    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+    if report.vulnerabilities:
+        count = len(report.vulnerabilities)
+        return _result(
+            "audit",
+            "failed",
+            run,
+            f"{count} known vulnerabilit{'ies' if count != 1 else 'y'} in {target.description}"
+            + skipped,
+            findings=count,
+            annotations=_vulnerability_annotations(report, target, context.project),
+        )
+    return _result(
+        "audit",
+        "passed",
+        run,
+        f"{report.audited} dependencies, no known vulnerabilities{skipped}",
+    )
+
+
+def run_audit(context: GateContext) -> CheckResult:
+    """pip-audit (its JSON report) on the project's pinned dependencies."""
+    target = _audit_target(context)
+    if isinstance(target, ToolRun):
+        return _tool_error("audit", target, context)
+    if target is None:
+        return _unavailable(
+            context, None, "nothing to audit: no requirements.txt, uv.lock or pyproject.toml"
+        )
+    run = run_tool(
+        [*_ours("pip_audit"), *target.arguments, "-f", "json", "--progress-spinner", "off"],
+        context,
+        "audit",
+    )
+    return judge_audit(context, target, run)
+
+
+# --- tests and coverage ---------------------------------------------------------------------
+
+
+def pytest_command(
+    context: GateContext, test_files: Sequence[Path], junit: Path, coverage_json: Path | None
+) -> list[str]:
+    """pytest with JUnit XML (xunit1: it names each test's file) and coverage data.
+
+    `--cov-fail-under=0` turns off pytest-cov's own floor: the coverage verdict is the gate's
+    separate `coverage` check, so a failing test and low coverage are told apart. With no
+    `test_files` pytest collects what the project's config says, as it would by itself.
+    """
+    project = context.project
+    sources = project.source_dirs
+    if project.coverage_source_configured() or sources == ["."]:
+        cov = ["--cov"]
+    else:
+        cov = [f"--cov={source}" for source in sources]
+    report = f"json:{coverage_json}" if coverage_json is not None else ""
+    return [
+        project.python,
+        "-m",
+        "pytest",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit1",
+        *cov,
+        f"--cov-report={report}",
+        "--cov-fail-under=0",
+        *(str(file) for file in test_files),
+    ]
+
+
+def split_test_files(files: Sequence[Path], shards: int, root: Path) -> list[list[Path]]:
+    """Deal test files into `shards` groups of about equal size (bytes stand in for time:
+    longest first, each to the lightest group), so the pytest processes end together."""
+    groups: list[list[Path]] = [[] for _ in range(min(shards, len(files)))]
+    weights = [0] * len(groups)
+    by_size = sorted(files, key=lambda file: (root / file).stat().st_size, reverse=True)
+    for file in by_size:
+        lightest = weights.index(min(weights))
+        groups[lightest].append(file)
+        weights[lightest] += (root / file).stat().st_size
+    return [sorted(group) for group in groups]
+
+
+# pytest's exit codes: 1 tests failed, 2 interrupted (e.g. collection errors), 5 no tests.
+_PYTEST_FAILED, _PYTEST_INTERRUPTED, _PYTEST_NO_TESTS = 1, 2, 5
+
+
+def _combined_exit_code(codes: Sequence[int | None]) -> int | None:
+    """One pytest exit code for all shards: a timeout, a crash, failures, in that order.
+    A shard that found no tests is fine as long as another one ran some."""
+    finished = [code for code in codes if code is not None]
+    if len(finished) < len(codes):
+        return None
+    known = (0, _PYTEST_FAILED, _PYTEST_INTERRUPTED, _PYTEST_NO_TESTS)
+    odd = [code for code in finished if code not in known]
+    if odd:
+        return odd[0]
+    if all(code == _PYTEST_NO_TESTS for code in finished):
+        return _PYTEST_NO_TESTS
+    return max(code for code in finished if code != _PYTEST_NO_TESTS)
+
+
+# Merge the shards' coverage data and write coverage.json in one interpreter start (the
+# `coverage combine` and `coverage json` commands would be two).
+_COMBINE_COVERAGE = """
+import sys, coverage
+data_file, json_file, *shard_files = sys.argv[1:]
+merged = coverage.Coverage(data_file=data_file)
+merged.combine(shard_files)
+merged.save()
+merged.json_report(outfile=json_file)
+"""
+
+
+def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]:
+    """Run the suite as `test_shards` pytest processes (or one plain run); return one run
+    standing for all of them, their JUnit files, and the coverage.json path.
+
+    Why shards: pytest is the longest check by far, so without splitting it the gate can
+    never be much faster than pytest alone. Each shard is one process over whole files
+    (like pytest-xdist's --dist loadfile), with its own JUnit file and coverage data file;
+    `FASTAPI_CI_TEST_SHARD` tells a suite which shard it is, as PYTEST_XDIST_WORKER does.
+    """
+    work = context.work_dir
+    coverage_json = work / "coverage.json"
+    files = context.project.test_files() if context.test_shards > 1 else []
+    groups = split_test_files(files, context.test_shards, context.project.root)
+    if len(groups) < 2:
+        junit = work / "junit.xml"
+        run = run_tool(
+            pytest_command(context, [], junit, coverage_json),
+            context,
+            "tests",
+            # Coverage data goes to our temp dir, not into the user's checkout.
+            {"COVERAGE_FILE": str(work / ".coverage")},
+        )
+        return run, [junit], coverage_json
+
+    def run_shard(index: int) -> ToolRun:
+        try:
+            return run_tool(
+                pytest_command(context, groups[index], work / f"junit-{index}.xml", None),
+                context,
+                "tests",
+                {
+                    "COVERAGE_FILE": str(work / f".coverage.{index}"),
+                    "FASTAPI_CI_TEST_SHARD": str(index),
+                },
+                slot_held=True,
+            )
+        finally:
+            # Each shard frees its CPU as it ends, for the checks still waiting.
+            if index < held:
+                context.process_slots.release()
+
+    started = time.monotonic()
+    # The shards start together (a shard that waited for a slot would end last); with more
+    # shards than CPUs (the `test-shards` input) the extra ones run on top.
+    held = context.process_slots.acquire(priority_of("tests"), count=len(groups))
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        runs = list(pool.map(run_shard, range(len(groups))))
+    combine = run_tool(
+        [
+            context.project.python,
+            "-c",
+            _COMBINE_COVERAGE,
+            str(work / ".coverage"),
+            str(coverage_json),
+            *(str(work / f".coverage.{index}") for index in range(len(groups))),
+        ],
+        context,
+        "tests",
+    )
+    outputs = [
+        f"── shard {index + 1}/{len(groups)}: {len(groups[index])} test files\n{run.output}"
+        for index, run in enumerate(runs)
+    ]
+    combined = ToolRun(
+        command=[*runs[0].command[: -len(groups[0])], f"<{len(groups)} shards of test files>"],
+        returncode=_combined_exit_code([run.returncode for run in runs]),
+        stdout="\n".join(outputs),
+        stderr="" if combine.returncode == 0 else combine.output,
+        duration_s=time.monotonic() - started,
+    )
+    return combined, [work / f"junit-{index}.xml" for index in range(len(groups))], coverage_json
+
+
+def run_tests(context: GateContext) -> CheckResult:
+    """pytest with coverage; failing tests become annotations from the JUnit reports."""
+    run, junit_files, coverage_file = _run_pytest_shards(context)
+    coverage = None
+    if coverage_file.is_file():
+        try:
+            coverage = parsers.parse_coverage_json(coverage_file.read_text(encoding="utf-8"))
+        except parsers.ToolOutputError:
+            coverage = None
+    if run.returncode == _PYTEST_NO_TESTS:
+        return _result("tests", "failed", run, "pytest collected no tests", findings=1)
+    project = context.project
+
+    def parse_failures(_: str) -> list[Annotation]:
+        return [
+            annotation
+            for junit in junit_files
+            if junit.is_file()
+            for annotation in parsers.parse_junit_failures(
+                junit.read_text(encoding="utf-8"), project.repo_path, project.is_project_file
+            )
+        ]
+
+    result = _findings_result(
+        "tests",
+        run,
+        context,
+        parse_failures,
+        "",
+        finding_exit_codes=(_PYTEST_FAILED, _PYTEST_INTERRUPTED),
+    )
+    if result.status == "passed":
+        result.detail = "all tests passed"
+    return result.model_copy(update={"coverage": coverage})
+
+
+def _line_ranges(lines: Sequence[int]) -> str:
+    """[3, 4, 5, 9] -> "3-5, 9"."""
+    ranges: list[str] = []
+    start = previous = None
+    for line in [*sorted(lines), None]:
+        if start is not None and line is not None and previous is not None and line == previous + 1:
+            previous = line
+            continue
+        if start is not None:
+            ranges.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = line
+    return ", ".join(ranges)
+
+
+def judge_coverage(tests: CheckResult, floor: float | None, project: Project) -> CheckResult:
+    """The `coverage` check, from the tests run's coverage.json and the floor.
+
+    Under the floor, the least-covered files are annotated on their first line no test ran.
+    """
+    report = tests.coverage
+    if report is None:
+        return _result(
+            "coverage", "error", None, "pytest wrote no coverage report (see the tests output)"
+        )
+    figure = f"{report.percent:.1f}%"
+    if not floor:
+        return _result("coverage", "passed", None, f"{figure} (no floor set)")
+    if report.percent >= floor:
+        return _result("coverage", "passed", None, f"{figure} ≥ floor {floor:g}%")
+    uncovered = sorted(
+        (file for file in report.files if file.missing_lines), key=lambda file: file.percent
+    )
+    annotations = [
+        Annotation(
+            level="error",
+            file=project.repo_path(file.file),
+            line=min(file.missing_lines),
+            title=f"coverage {file.percent:.1f}% in this file",
+            message=(
+                f"lines {_line_ranges(file.missing_lines)} never ran in the tests "
+                f"(total {figure} < floor {floor:g}%)"
+            ),
+        )
+        for file in uncovered
+    ]
+    return _result(
+        "coverage",
+        "failed",
+        None,
+        f"{figure} < floor {floor:g}%",
+        findings=len(annotations) or 1,
+        annotations=annotations,
+    )
+
+
+# --- the registry and the runner ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the gate: its input name, its function, and what the project needs."""
+
+    name: str
+    run: Callable[[GateContext], CheckResult]
+    project_modules: tuple[str, ...] = ()
+    """Modules the project's interpreter must have for this check."""
+
+
+# Longest first: with fewer workers than checks, the slow ones start at once and the quick
+# ones fill in around them.
+CHECKS: tuple[Check, ...] = (
+    Check("tests", run_tests, ("pytest", "pytest_cov")),
+    Check("mypy", run_mypy, ("mypy",)),
+    Check("audit", run_audit),
+    Check("bandit", run_bandit),
+    Check("ruff", run_ruff),
+    Check("format", run_format),
+)
+
+CHECK_PRIORITY = {check.name: index for index, check in enumerate(CHECKS)}
+
+# pip-audit spends its time waiting on the vulnerability service and the index (measured:
+# 0.8 s of CPU in 2.0 s): holding a CPU slot for it would leave a core idle, so it runs
+# beside the CPU-bound checks instead of taking a turn among them.
+NETWORK_BOUND_CHECKS = frozenset({"audit"})
+
+
+def priority_of(check: str) -> int:
+    """A check's priority for process slots (lower starts first)."""
+    return CHECK_PRIORITY.get(check, len(CHECK_PRIORITY))
+
+
+# The order of the report's rows (the order a developer fixes things in).
+REPORT_ORDER = ("ruff", "format", "mypy", "bandit", "audit", "tests", "coverage")
+
+
+def _run_guarded(check: Check, context: GateContext) -> CheckResult:
+    """A bug or surprise in one check is that check's error, not the end of the gate."""
+    try:
+        return check.run(context)
+    except Exception as error:  # reported as this check's error, see above
+        return _result(check.name, "error", None, f"{type(error).__name__}: {error}")
+    finally:
+        context.process_slots.forget(priority_of(check.name))
+
+
+def run_checks(checks: Sequence[Check], context: GateContext) -> list[CheckResult]:
+    """Run the checks concurrently; `context.process_slots` bounds how many tool processes
+    run at once (one per CPU in the gate).
+
+    Threads are enough: each one only waits on its tool's process. All results are
+    collected; a failure never stops the others.
+    """
+    context.process_slots.expect(
+        priority_of(check.name) for check in checks if check.name not in NETWORK_BOUND_CHECKS
+    )
+    with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
+        futures = [pool.submit(_run_guarded, check, context) for check in checks]
+        return [future.result() for future in futures]
