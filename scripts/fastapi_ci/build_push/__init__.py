@@ -1,0 +1,490 @@
+"""build-push: a policy-checked BuildKit build, metadata-action tags, a retrying push.
+
+The order is the cheapest failure first: inputs, tags, the Dockerfile policy (no Docker
+needed), registry credentials (seconds), then the build (minutes), the size budget, and
+the push. `dry-run` stops after the policy and prints the plan as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
+from fastapi_ci.backends.docker_engine import Engine, find_docker_cli, private_docker_config
+from fastapi_ci.backends.ecr import Ecr, region_of
+from fastapi_ci.backends.registry import (
+    ImageReference,
+    RegistryCredentials,
+    RegistryError,
+    classify_error,
+    parse_reference,
+)
+from fastapi_ci.build_push.build import (
+    Builder,
+    BuildRequest,
+    CacheMode,
+    build_environment,
+    buildx_command,
+    engine_command,
+    resolve_cache,
+    run_build,
+    run_streamed,
+    scratch_dir,
+)
+from fastapi_ci.build_push.policy import RULES, check_dockerfile
+from fastapi_ci.build_push.push import login, push_tags, with_registry_retries
+from fastapi_ci.build_push.summary import (
+    BYTES_PER_MB,
+    BuildPushReport,
+    Layer,
+    PolicyFinding,
+    render_markdown,
+    render_text,
+)
+from fastapi_ci.build_push.tags import compute_tags, created_timestamp, git_facts, oci_labels
+from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.retry import RetryPolicy
+
+__all__ = ["BUILD_PUSH", "BuildPushInputs", "run_build_push"]
+
+LARGEST_LAYERS = 5
+CREATED_BY_WIDTH = 120
+
+
+def _key_value(items: list[str], what: str) -> list[str]:
+    for item in items:
+        if "=" not in item or item.startswith("="):
+            raise ValueError(f"each {what} must be KEY=VALUE, got {item!r}")
+    return items
+
+
+class BuildPushInputs(ActionInputs):
+    """Inputs of `actions/build-push/action.yml` and `fastapi-ci build-push`."""
+
+    image: str = Field(
+        description="The image repository, without a tag (ghcr.io/acme/orders, "
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/orders); tags are computed."
+    )
+    context: str = Field(default=".", description="The build context directory.")
+    dockerfile: str | None = Field(
+        default=None, description="The Dockerfile (default: CONTEXT/Dockerfile)."
+    )
+    push: bool | None = Field(
+        default=None,
+        description="Push the image (default: true, except for pull_request events).",
+    )
+    build_args: list[str] = Field(
+        default_factory=list, description="Build arguments, KEY=VALUE, whitespace-separated."
+    )
+    labels: list[str] = Field(
+        default_factory=list,
+        description="Extra labels, KEY=VALUE, added to (or overriding) the OCI labels.",
+    )
+    registry_username: str | None = Field(
+        default=None,
+        description="Registry user (default for ghcr.io: GITHUB_ACTOR). Unset: the engine's "
+        "own login (docker/login-action) is used.",
+    )
+    registry_password: SecretStr | None = Field(
+        default=None, description="Registry password or token (GHCR: GITHUB_TOKEN)."
+    )
+    ecr: bool = Field(
+        default=False, description="Log in to AWS ECR with the job's AWS credentials (boto3)."
+    )
+    ecr_create_repository: bool = Field(
+        default=False, description="With ecr: create the repository when it does not exist."
+    )
+    aws_region: str | None = Field(
+        default=None,
+        description="With ecr: the AWS region (default: AWS_REGION, else the image's host).",
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None, description="With ecr: another ECR endpoint (default: AWS_ENDPOINT_URL)."
+    )
+    cache: CacheMode = Field(
+        default="auto",
+        description="Build cache with buildx: gha, registry (IMAGE:buildcache), none, or auto "
+        "(gha when its token is available, else registry when pushing). Without buildx the "
+        "engine's layer cache is used.",
+    )
+    # NOTE: not `no-cache` (build-push-action's name): a CLI flag `--no-cache` would be read
+    # by argparse's BooleanOptionalAction as the negative form and always give false.
+    ignore_cache: bool = Field(
+        default=False, description="Rebuild every layer, ignoring any cache (--no-cache)."
+    )
+    provenance: bool = Field(
+        default=False,
+        description="Attach a provenance attestation (buildx only). Off by default: it adds an "
+        "unknown/unknown platform entry that breaks some pulls.",
+    )
+    builder: Literal["auto", "buildx", "docker"] = Field(
+        default="auto",
+        description="auto (buildx when the docker client has it, else the engine's BuildKit), "
+        "buildx, or docker.",
+    )
+    policy: bool = Field(default=True, description="Check the Dockerfile policy before building.")
+    policy_ignore: list[str] = Field(
+        default_factory=list,
+        description="Policy rules to skip: " + ", ".join(RULES) + ".",
+    )
+    size_budget_mb: float | None = Field(
+        default=None, gt=0, description="Fail when the image is larger (MB, as docker counts)."
+    )
+    push_attempts: int = Field(
+        default=4, ge=1, le=10, description="Attempts per push/login on transient errors."
+    )
+    timeout_minutes: float = Field(default=30, gt=0, description="Stop a build running longer.")
+    dry_run: bool = Field(
+        default=False, description="Print the plan (tags, labels, build args, push) as JSON only."
+    )
+    ref: str | None = Field(default=None, description="Git ref (default: GITHUB_REF).")
+    sha: str | None = Field(
+        default=None, description="Commit (default: the PR's head sha, else GITHUB_SHA)."
+    )
+    event_name: str | None = Field(
+        default=None, description="GitHub event (default: GITHUB_EVENT_NAME)."
+    )
+    pr_number: int | None = Field(
+        default=None, ge=1, description="Pull request number (default: from the ref/event)."
+    )
+    default_branch: str | None = Field(
+        default=None,
+        description="The branch that gets `latest` "
+        "(default: the event's repository.default_branch).",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_is_a_repository(cls, value: str) -> str:
+        # metadata-action lowercases image names: `${{ github.repository }}` often is not.
+        reference = parse_reference(value.strip().lower())
+        if reference.tag or reference.digest:
+            raise ValueError("give the repository without a tag or digest; tags are computed")
+        return reference.repository
+
+    @field_validator("build_args")
+    @classmethod
+    def _build_args_are_pairs(cls, value: list[str]) -> list[str]:
+        return _key_value(value, "build arg")
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_are_pairs(cls, value: list[str]) -> list[str]:
+        return _key_value(value, "label")
+
+    @field_validator("policy_ignore")
+    @classmethod
+    def _known_rules(cls, value: list[str]) -> list[str]:
+        unknown = [rule for rule in value if rule not in RULES]
+        if unknown:
+            raise ValueError(f"unknown rule {unknown[0]!r}; rules: {', '.join(RULES)}")
+        return value
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in items)
+
+
+def display_path(path: Path, env: Mapping[str, str]) -> str:
+    """The path as GitHub expects it in an annotation: relative to the workspace."""
+    root = Path(env.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
+def _paths(inputs: BuildPushInputs) -> tuple[Path, Path]:
+    context = Path(inputs.context)
+    if not context.is_dir():
+        raise InputError("context", f"{context} is not a directory")
+    dockerfile = Path(inputs.dockerfile) if inputs.dockerfile else context / "Dockerfile"
+    if not dockerfile.is_file():
+        raise InputError("dockerfile", f"{dockerfile} does not exist")
+    return context, dockerfile
+
+
+def registry_credentials(
+    inputs: BuildPushInputs,
+    reference: ImageReference,
+    env: Mapping[str, str],
+    console: Console,
+    policy: RetryPolicy,
+) -> RegistryCredentials | None:
+    """Credentials from ECR, or the inputs; None: rely on the engine's own login."""
+    if inputs.ecr:
+        region = (
+            inputs.aws_region
+            or env.get("AWS_REGION")
+            or env.get("AWS_DEFAULT_REGION")
+            or region_of(reference.registry)
+        )
+        if not region:
+            raise InputError("aws-region", "is required with ecr (no AWS_REGION, no ECR host)")
+        ecr = Ecr(region, env, inputs.aws_endpoint_url, policy)
+        ecr_login = ecr.login()
+        console.mask(ecr_login.credentials.password.get_secret_value())
+        if ecr_login.registry != reference.registry:
+            console.warning(
+                f"ECR's registry is {ecr_login.registry}, the image is on {reference.registry}",
+                title="build-push",
+            )
+        if ecr.ensure_repository(reference.path, inputs.ecr_create_repository):
+            console.info(f"created the ECR repository {reference.path}")
+        return RegistryCredentials(
+            reference.registry, ecr_login.credentials.username, ecr_login.credentials.password
+        )
+    if inputs.registry_password is None:
+        if inputs.registry_username:
+            raise InputError("registry-password", "is required with registry-username")
+        return None
+    username = inputs.registry_username
+    if not username and reference.registry == "ghcr.io":
+        username = env.get("GITHUB_ACTOR")
+    if not username:
+        raise InputError("registry-username", "is required with registry-password")
+    return RegistryCredentials(reference.registry, username, inputs.registry_password)
+
+
+def _largest_layers(engine: Engine, image_id: str) -> list[Layer]:
+    layers = sorted(engine.history(image_id), key=lambda entry: -int(entry.get("Size", 0)))
+    return [
+        Layer(
+            size_mb=round(int(entry.get("Size", 0)) / BYTES_PER_MB, 1),
+            created_by=" ".join(str(entry.get("CreatedBy", "")).split())[:CREATED_BY_WIDTH],
+        )
+        for entry in layers[:LARGEST_LAYERS]
+        if int(entry.get("Size", 0)) > 0
+    ]
+
+
+def _result(
+    report: BuildPushReport,
+    passed: bool,
+    headline: str,
+    annotations: list[Annotation],
+    outputs: dict[str, str] | None = None,
+    text: str | None = None,
+) -> ActionResult:
+    return ActionResult(
+        passed=passed,
+        text=text if text is not None else render_text(report, headline),
+        summary=render_markdown(report, passed, headline),
+        outputs=outputs or {},
+        report=report.model_dump(mode="json"),
+        annotations=annotations,
+    )
+
+
+def _push_with_buildx(
+    command: list[str],
+    env: Mapping[str, str],
+    console: Console,
+    inputs: BuildPushInputs,
+    metadata_file: Path,
+    policy: RetryPolicy,
+    what: str,
+) -> str:
+    """Push from buildx itself (needed to carry a provenance attestation); returns the digest."""
+
+    def attempt() -> str:
+        code, tail = run_streamed(
+            command,
+            env,
+            console,
+            title="docker buildx build --push",
+            timeout_seconds=inputs.timeout_minutes * 60,
+        )
+        if code != 0:
+            errors = [line for line in tail if "ERROR" in line] or tail[-1:] or [f"exit {code}"]
+            raise RegistryError(errors[-1], classify_error(errors[-1]))
+        return str(json.loads(metadata_file.read_text())["containerimage.digest"])
+
+    return with_registry_retries(attempt, what=what, policy=policy, console=console)
+
+
+def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
+    """Plan, check, build, measure and push the image."""
+    env = console.env
+    reference = parse_reference(inputs.image)
+    context, dockerfile = _paths(inputs)
+    facts = git_facts(
+        env,
+        event_name=inputs.event_name,
+        ref=inputs.ref,
+        sha=inputs.sha,
+        pr_number=inputs.pr_number,
+        default_branch=inputs.default_branch,
+    )
+    plan = compute_tags(facts)
+    push = inputs.push if inputs.push is not None else plan.push_by_default
+    build_args = _pairs(inputs.build_args)
+    labels = oci_labels(
+        facts, plan.version, reference.path, created_timestamp(env), _pairs(inputs.labels)
+    )
+    findings = (
+        check_dockerfile(dockerfile, context, build_args, inputs.policy_ignore)
+        if inputs.policy
+        else []
+    )
+    shown_dockerfile = display_path(dockerfile, env)
+    annotations = [finding.annotation(shown_dockerfile) for finding in findings]
+    notes = list(plan.notes)
+    if inputs.push is None and not push:
+        notes.append("pull request: built, not pushed (set push: true to push)")
+    report = BuildPushReport(
+        image=reference.repository,
+        version=plan.version,
+        tags=[reference.with_tag(tag) for tag in plan.tags],
+        labels=labels,
+        build_args=build_args,
+        push=push,
+        dry_run=inputs.dry_run,
+        dockerfile=str(dockerfile),
+        context=str(context),
+        builder=inputs.builder,
+        cache=inputs.cache,
+        provenance=inputs.provenance,
+        policy=[PolicyFinding.of(finding) for finding in findings],
+        notes=notes,
+        size_budget_mb=inputs.size_budget_mb,
+    )
+    errors = report.policy_errors
+    if errors:
+        return _result(
+            report,
+            False,
+            f"Dockerfile policy: {len(errors)} error{'s' if len(errors) != 1 else ''} in "
+            f"{shown_dockerfile}; nothing was built",
+            annotations,
+        )
+    if inputs.dry_run:
+        plan_json = report.model_dump_json(
+            indent=2,
+            include={
+                "image",
+                "version",
+                "tags",
+                "labels",
+                "build_args",
+                "push",
+                "dockerfile",
+                "context",
+                "builder",
+                "cache",
+                "provenance",
+                "policy",
+                "notes",
+            },
+        )
+        return _result(
+            report,
+            True,
+            "dry run: nothing built or pushed",
+            annotations,
+            outputs={"tags": "\n".join(report.tags), "version": plan.version},
+            text=plan_json,
+        )
+
+    policy = RetryPolicy(attempts=inputs.push_attempts)
+    engine = Engine(env)
+    credentials = registry_credentials(inputs, reference, env, console, policy) if push else None
+    if credentials is not None:
+        login(engine, credentials, policy, console)
+
+    cli = find_docker_cli(env)
+    if inputs.builder == "buildx" and not cli.has_buildx:
+        raise CheckFailed(
+            f"builder: buildx was asked for, but {cli.path} {cli.version} has no buildx plugin",
+            fix="install buildx (docker/setup-buildx-action), or use builder: auto",
+        )
+    builder: Builder = "buildx" if cli.has_buildx and inputs.builder != "docker" else "docker"
+    cache, cache_note = resolve_cache(inputs.cache, builder, env, push)
+    if cache_note:
+        notes.append(cache_note)
+    if inputs.provenance and builder == "docker":
+        notes.append("provenance needs buildx: built without an attestation")
+    report.builder, report.cache = builder, cache
+    request = BuildRequest(
+        context=context,
+        dockerfile=dockerfile,
+        tags=tuple(report.tags),
+        labels=labels,
+        build_args=build_args,
+        no_cache=inputs.ignore_cache,
+        cache=cache,
+        cache_ref=reference.with_tag("buildcache"),
+        cache_scope=reference.path,
+        provenance=inputs.provenance and builder == "buildx",
+    )
+    with scratch_dir() as scratch, private_docker_config(credentials, env) as docker_config:
+        iidfile, metadata_file = Path(scratch) / "iid", Path(scratch) / "metadata.json"
+        command = (
+            buildx_command(cli, request, iidfile=iidfile, metadata_file=metadata_file)
+            if builder == "buildx"
+            else engine_command(cli, request, iidfile=iidfile)
+        )
+        cli_env = build_environment(env, docker_config)
+        console.info(f"building {reference.repository} with {builder} ({cli.path} {cli.version})")
+        outcome = run_build(
+            command, cli_env, console, iidfile=iidfile, timeout_seconds=inputs.timeout_minutes * 60
+        )
+        report.image_id, report.build_seconds = outcome.image_id, round(outcome.seconds, 2)
+        size = engine.image_size(outcome.image_id)
+        report.size_mb = round(size / BYTES_PER_MB, 1)
+        outputs = {
+            "image-id": outcome.image_id,
+            "size-mb": f"{report.size_mb:.1f}",
+            "tags": "\n".join(report.tags),
+            "version": plan.version,
+            "pushed": "false",
+            "digest": "",
+            "image": report.tags[0],
+        }
+        if inputs.size_budget_mb is not None and report.size_mb > inputs.size_budget_mb:
+            report.largest_layers = _largest_layers(engine, outcome.image_id)
+            headline = (
+                f"image is {report.size_mb:.1f} MB, over the size budget of "
+                f"{inputs.size_budget_mb:g} MB; not pushed"
+            )
+            annotations.append(
+                Annotation(
+                    level="error",
+                    message=headline + " (largest layers in the log/summary)",
+                    file=shown_dockerfile,
+                    title="build-push: size budget",
+                )
+            )
+            return _result(report, False, headline, annotations, outputs)
+        if not push:
+            return _result(report, True, "built (not pushed)", annotations, outputs)
+        if builder == "buildx" and inputs.provenance:
+            digest = _push_with_buildx(
+                buildx_command(
+                    cli, request, iidfile=iidfile, metadata_file=metadata_file, output="push"
+                ),
+                cli_env,
+                console,
+                inputs,
+                metadata_file,
+                policy,
+                what=f"push of {reference.repository} (buildx, with provenance)",
+            )
+        else:
+            digest = push_tags(engine, reference, plan.tags, credentials, policy, console).digest
+    report.digest, report.pushed = digest, True
+    outputs.update({"digest": digest, "pushed": "true", "image": reference.with_digest(digest)})
+    return _result(report, True, f"pushed {reference.with_digest(digest)}", annotations, outputs)
+
+
+BUILD_PUSH = Action(
+    name="build-push",
+    help="Check the Dockerfile policy, build with BuildKit, tag like docker/metadata-action, "
+    "and push with retries (GHCR, ECR, any registry).",
+    inputs=BuildPushInputs,
+    run=run_build_push,
+)

@@ -1,0 +1,117 @@
+"""The build-push action without Docker: inputs, dry run, and policy failures as annotations."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fastapi_ci.action_io import Console, execute
+from fastapi_ci.build_push import BUILD_PUSH
+from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "build_push"
+PREFIX = BUILD_PUSH.env_prefix
+
+
+def run(env: dict[str, str], *, json_mode: bool = False) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    # An engine that is not there: none of these tests may touch Docker.
+    full_env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/nonexistent", **env}
+    console = Console(env=full_env, stdout=stdout, stderr=stderr, json_mode=json_mode)
+    code = execute(BUILD_PUSH, {}, console)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_dry_run_prints_the_plan_as_json_without_touching_docker(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/Acme/Orders",
+            f"{PREFIX}CONTEXT": str(EXAMPLE_SERVICE),
+            f"{PREFIX}BUILD_ARGS": "BASE_IMAGE=python:3.12-slim",
+            f"{PREFIX}DRY_RUN": "true",
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_REF": "refs/tags/v1.2.3",
+            "GITHUB_SHA": "abcdef0123456789abcdef0123456789abcdef01",
+            "GITHUB_REPOSITORY": "acme/orders",
+            "GITHUB_OUTPUT": str(output),
+        }
+    )
+    assert code == 0
+    plan = json.loads(stdout)
+    assert plan["tags"] == [
+        "ghcr.io/acme/orders:1.2.3",
+        "ghcr.io/acme/orders:1.2",
+        "ghcr.io/acme/orders:1",
+        "ghcr.io/acme/orders:sha-abcdef0",
+        "ghcr.io/acme/orders:latest",
+    ]
+    assert plan["push"] is True
+    assert plan["build_args"] == {"BASE_IMAGE": "python:3.12-slim"}
+    assert plan["labels"]["org.opencontainers.image.version"] == "1.2.3"
+    assert plan["labels"]["org.opencontainers.image.source"] == "https://github.com/acme/orders"
+    assert "ghcr.io/acme/orders:1.2" in output.read_text()
+
+
+def test_a_pull_request_is_not_pushed_by_default() -> None:
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/orders",
+            f"{PREFIX}CONTEXT": str(EXAMPLE_SERVICE),
+            f"{PREFIX}DRY_RUN": "true",
+            f"{PREFIX}POLICY": "false",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_REF": "refs/pull/42/merge",
+            "GITHUB_EVENT_PATH": str(FIXTURES / "events" / "pull-request.json"),
+        }
+    )
+    plan = json.loads(stdout)
+    assert (code, plan["push"]) == (0, False)
+    assert plan["tags"] == ["ghcr.io/acme/orders:pr-42", "ghcr.io/acme/orders:sha-9a8b7c6"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "line", "rule"),
+    [("user-root", 13, "non-root-user"), ("unpinned-pip", 6, "pip-pinned")],
+)
+def test_policy_errors_fail_with_annotations_on_the_dockerfile_line(
+    fixture: str, line: int, rule: str
+) -> None:
+    context = FIXTURES / fixture
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/orders",
+            f"{PREFIX}CONTEXT": str(context),
+            f"{PREFIX}BUILD_ARGS": "BASE_IMAGE=python:3.12-slim",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(REPO_ROOT),
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SHA": "a" * 40,
+        }
+    )
+    assert code == 1
+    expected = (
+        f"::error file=tests/fixtures/build_push/{fixture}/Dockerfile,line={line},"
+        f"title=build-push policy%3A {rule}::"  # ':' escaped in a property, as GitHub wants
+    )
+    assert expected in stdout
+    assert "nothing was built" in stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({f"{PREFIX}IMAGE": "ghcr.io/acme/orders:1.0"}, "input 'image'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}BUILD_ARGS": "NOEQUALS"}, "input 'build-args'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}PUSH": "yes"}, "input 'push'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}POLICY_IGNORE": "nope"}, "input 'policy-ignore'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}CONTEXT": "/nonexistent"}, "input 'context'"),
+    ],
+)
+def test_bad_inputs_exit_2_naming_the_input(env: dict[str, str], named: str) -> None:
+    code, stdout, stderr = run({**env, "GITHUB_REF": "refs/heads/x", "GITHUB_SHA": "a" * 40})
+    assert code == 2
+    assert named in stdout + stderr
