@@ -10,6 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from app.alembic.migration_lock import MigrationLockTimeoutError, migration_lock
 from app.core.config import Settings, settings_error_message
 from app.core.db import describe_db_error
 from app.models import Base
@@ -42,15 +43,21 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    """Run the migrations on ``connection`` in one transaction."""
-    # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=settings.is_sqlite,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    """Run the migrations on ``connection`` in one transaction, one migrator at a time."""
+    # Concurrent callers (a retried job, replicas started together) wait for the lock
+    # holder here, then find the database at head; see migration_lock.py for why it polls.
+    try:
+        with migration_lock(connection):
+            # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=settings.is_sqlite,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    except MigrationLockTimeoutError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def run_async_migrations() -> None:

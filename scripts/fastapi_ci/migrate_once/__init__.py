@@ -1,0 +1,295 @@
+"""migrate-once: run `alembic upgrade head` exactly once, with the NEW image, before the rollout.
+
+Two commands:
+
+* `migrate-once` runs the migration command as a one-shot job on the chosen runner (a local
+  process, a container, a Kubernetes Job, an ECS task), waits for it within a timeout,
+  shows its logs, and passes only on exit code 0. Concurrent runs serialize on the lock of
+  `fastapi_ci.migration_lock` in the project's alembic `env.py`.
+* `migration-lint` refuses new revisions that would break the release still running (N-1)
+  or lock busy tables: see `fastapi_ci.migrate_once.lint`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import socket
+import time
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr
+
+from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
+from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.migrate_once.lint import MigrationLintInputs, run_migration_lint
+from fastapi_ci.migrate_once.migration_log import MigrationLog, parse_migration_log
+from fastapi_ci.migrate_once.runners import MigrationJob, Runner, RunOutcome
+
+__all__ = ["MIGRATE_ONCE", "MIGRATION_LINT", "MigrateOnceInputs", "run_migrate_once"]
+
+RunnerName = Literal["local", "docker", "kubernetes", "ecs"]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306}
+DATABASE_PROBE_SECONDS = 5.0
+# The step summary shows the end of the log; the whole log is in the job's log already.
+SUMMARY_LOG_LINES = 80
+
+
+class MigrateOnceInputs(ActionInputs):
+    """The inputs of `actions/migrate-once/action.yml` (and the flags of the subcommand)."""
+
+    runner: RunnerName = Field(
+        description="Where the migration runs: local, docker, kubernetes or ecs."
+    )
+    image: str | None = Field(
+        default=None,
+        description="The NEW image to migrate with (docker, kubernetes; ecs: registers a "
+        "task definition revision with it).",
+    )
+    command: str = Field(
+        default="alembic upgrade head",
+        description="The migration command, shell-split (no shell runs it).",
+    )
+    timeout: float = Field(
+        default=600, gt=0, le=6 * 3600, description="Seconds the migration may take in all."
+    )
+    working_directory: str = Field(
+        default=".", description="Where the local runner runs the command."
+    )
+    env: list[str] = Field(
+        default_factory=list,
+        description="Environment for the migration: NAME=VALUE, or NAME to copy it from "
+        "this step's environment (keeps secrets out of the workflow file).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="Passed to the migration as DATABASE_URL (masked)."
+    )
+    namespace: str = Field(default="default", description="Kubernetes namespace of the Job.")
+    deployment: str | None = Field(
+        default=None,
+        description="Kubernetes Deployment whose container env/envFrom, service account and "
+        "pull secrets the Job copies.",
+    )
+    container: str | None = Field(
+        default=None,
+        description="The container to copy from (kubernetes) or override (ecs); default: "
+        "the first.",
+    )
+    kube_context: str | None = Field(
+        default=None, description="kubeconfig context (default: in-cluster, else current)."
+    )
+    cluster: str | None = Field(default=None, description="ECS cluster name or ARN.")
+    task_definition: str | None = Field(
+        default=None, description="ECS task definition (family:revision or ARN) to run."
+    )
+    service: str | None = Field(
+        default=None,
+        description="ECS service whose network configuration and launch type the task copies.",
+    )
+    report_path: str | None = Field(default=None, description="Where to write the JSON report.")
+
+
+def migration_environment(inputs: MigrateOnceInputs, environ: dict[str, str]) -> dict[str, str]:
+    """The variables the migration gets on top of its runner's own environment."""
+    variables: dict[str, str] = {}
+    for item in inputs.env:
+        name, has_value, value = item.partition("=")
+        if not ENV_NAME.match(name):
+            raise InputError("env", f"{name!r} is not a valid environment variable name")
+        if not has_value:
+            if name not in environ:
+                raise InputError("env", f"{name} is not set in this step's environment")
+            value = environ[name]
+        variables[name] = value
+    if inputs.database_url is not None:
+        variables["DATABASE_URL"] = inputs.database_url.get_secret_value()
+    return variables
+
+
+def probe_database(url: str) -> None:
+    """Fail in one line, before starting anything, when the database's port does not answer."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return  # SQLite, a Unix socket, an unknown scheme: nothing to probe from here
+    try:
+        port = parts.port or DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise InputError("database-url", "the port is not a number") from None
+    try:
+        socket.create_connection((parts.hostname, port), timeout=DATABASE_PROBE_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise CheckFailed(
+            f"the database at {parts.hostname}:{port} is unreachable: {reason}",
+            fix="check DATABASE_URL and that the database accepts connections from this runner",
+        ) from None
+
+
+def build_runner(inputs: MigrateOnceInputs) -> Runner:
+    """The runner for `inputs.runner`, after checking the inputs that runner needs."""
+
+    def require(value: str | None, name: str) -> str:
+        if not value:
+            raise InputError(name, f"is required with runner {inputs.runner}")
+        return value
+
+    if inputs.runner == "local":
+        from fastapi_ci.migrate_once.runners.local import LocalRunner
+
+        return LocalRunner(working_directory=Path(inputs.working_directory))
+    if inputs.runner == "docker":
+        from fastapi_ci.migrate_once.runners.docker_engine import DockerRunner
+
+        require(inputs.image, "image")
+        return DockerRunner()
+    if inputs.runner == "kubernetes":
+        from fastapi_ci.migrate_once.runners.kubernetes import KubernetesRunner
+
+        require(inputs.image, "image")
+        return KubernetesRunner.from_kubeconfig(
+            namespace=inputs.namespace,
+            deployment=inputs.deployment,
+            container=inputs.container,
+            context=inputs.kube_context,
+        )
+    from fastapi_ci.migrate_once.runners.ecs import EcsRunner
+
+    return EcsRunner.from_environment(
+        cluster=require(inputs.cluster, "cluster"),
+        task_definition=require(inputs.task_definition, "task-definition"),
+        service=inputs.service,
+        container=inputs.container,
+    )
+
+
+def run_migrate_once(
+    inputs: MigrateOnceInputs, console: Console, runner: Runner | None = None
+) -> ActionResult:
+    """Run the migration once on the chosen runner and judge it by its exit code."""
+    try:
+        command = shlex.split(inputs.command)
+    except ValueError as error:
+        raise InputError("command", f"cannot split {inputs.command!r}: {error}") from None
+    if not command:
+        raise InputError("command", "is empty")
+    env = migration_environment(inputs, dict(console.env))
+    chosen = runner or build_runner(inputs)
+    database_url = env.get("DATABASE_URL") or (
+        console.env.get("DATABASE_URL", "") if inputs.runner == "local" else ""
+    )
+    if database_url and inputs.runner in ("local", "docker"):
+        probe_database(database_url)  # from here the runner sees what the migration sees
+    job = MigrationJob(command=command, env=env, timeout_seconds=inputs.timeout, image=inputs.image)
+    started = time.monotonic()
+    with console.group(f"migrate-once: {inputs.command} ({inputs.runner})"):
+        outcome = chosen.run(job, console)
+    duration = time.monotonic() - started
+    return migration_result(inputs, outcome, parse_migration_log(outcome.logs), duration, console)
+
+
+def _failure_message(outcome: RunOutcome, log: MigrationLog) -> str:
+    cause = outcome.failure or f"exit code {outcome.exit_code}"
+    return f"migration failed ({cause})" + (f": {log.error}" if log.error else "")
+
+
+def migration_result(
+    inputs: MigrateOnceInputs,
+    outcome: RunOutcome,
+    log: MigrationLog,
+    duration: float,
+    console: Console,
+) -> ActionResult:
+    """Outputs, summary, report and gate for one finished (or failed) migration run."""
+    passed = outcome.succeeded
+    applied = " ".join(log.applied)
+    outputs = {
+        "revision-before": log.revision_before or "",
+        # After a failure the database's state is whatever the migration's transactions
+        # left: not knowable from the log, so it is not guessed.
+        "revision-after": (log.revision_after or "") if passed else "",
+        "applied": applied if passed else "",
+        "duration": f"{duration:.1f}",
+    }
+    report = {
+        "passed": passed,
+        "runner": inputs.runner,
+        "where": outcome.where,
+        "exit_code": outcome.exit_code,
+        "failure": outcome.failure,
+        "error": log.error,
+        "applied": log.applied if passed else [],
+        "revision_before": log.revision_before,
+        "revision_after": log.revision_after if passed else None,
+        "lock_wait_seconds": log.lock_wait_seconds,
+        "duration_seconds": round(duration, 3),
+        **outcome.details,
+    }
+    written = console.write_report(
+        "migrate-once", json.dumps(report, indent=2, sort_keys=True) + "\n", inputs.report_path
+    )
+    outputs["report-path"] = str(written or "")
+    if passed:
+        what = f"applied {applied}" if log.applied else "nothing to apply (already at head)"
+        text = f"migration succeeded in {duration:.1f}s: {what}"
+        annotations: list[Annotation] = []
+    else:
+        text = _failure_message(outcome, log)
+        annotations = [Annotation(level="error", message=text, title="migrate-once")]
+    return ActionResult(
+        passed=passed,
+        text=text,
+        summary=render_summary(passed, text, inputs, outcome, outputs, log),
+        outputs=outputs,
+        report=report,
+        annotations=annotations,
+    )
+
+
+def render_summary(
+    passed: bool,
+    text: str,
+    inputs: MigrateOnceInputs,
+    outcome: RunOutcome,
+    outputs: dict[str, str],
+    log: MigrationLog,
+) -> str:
+    """The step summary: a status line, a table, and the end of the log in a <details>."""
+    tail = outcome.logs.splitlines()[-SUMMARY_LOG_LINES:]
+    wait = "" if log.lock_wait_seconds is None else f"{log.lock_wait_seconds:.1f}s"
+    rows = [
+        ("runner", f"{inputs.runner}: {outcome.where}"),
+        ("command", f"`{inputs.command}`"),
+        ("revision before", f"`{outputs['revision-before'] or '(none)'}`"),
+        ("revision after", f"`{outputs['revision-after'] or '(none)'}`"),
+        ("applied", outputs["applied"] or "(nothing)"),
+        ("lock wait", wait or "(no migration_lock in env.py?)"),
+        ("duration", f"{outputs['duration']}s"),
+    ]
+    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    log_block = "\n".join(tail) if tail else "(no output)"
+    return (
+        f"### {'✅' if passed else '❌'} migrate-once: {text}\n\n{table}\n\n"
+        f"<details><summary>migration log (last {len(tail)} lines)</summary>\n\n"
+        f"```text\n{log_block}\n```\n\n</details>\n"
+    )
+
+
+MIGRATE_ONCE = Action(
+    name="migrate-once",
+    help="Run the database migration once, as a one-shot job with the new image, before the "
+    "rollout (local, docker, kubernetes or ecs).",
+    inputs=MigrateOnceInputs,
+    run=run_migrate_once,
+)
+MIGRATION_LINT = Action(
+    name="migration-lint",
+    help="Refuse alembic revisions that would break the running release (N-1) or lock busy "
+    "tables: squawk on the rendered SQL, drift (alembic check) and a single head.",
+    inputs=MigrationLintInputs,
+    run=run_migration_lint,
+)

@@ -1,0 +1,234 @@
+"""migrate-once against real PostgreSQL: many concurrent runs, each revision applied once.
+
+The fixture project's revisions INSERT a row into `migration_runs` each time they are
+applied, so "exactly once" is counted, not inferred; 0002 builds an index CONCURRENTLY
+(the case that deadlocks waiters holding a transaction); 0003 can be made slow, so a test
+can kill the leader in the middle of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from fastapi_ci.migration_lock import lock_key
+from tests.components import REPO_ROOT
+
+FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "migrate_once" / "alembic_project"
+ALEMBIC = f"{sys.executable} -m alembic upgrade head"
+RUN_TIMEOUT_SECONDS = 300
+
+
+@dataclass
+class Run:
+    """One finished `fastapi-ci migrate-once --json` process."""
+
+    returncode: int
+    report: dict[str, Any]
+    stderr: str
+
+
+def start_migrate_once(args: Sequence[str], env: Mapping[str, str] | None = None) -> Any:
+    """Start `fastapi-ci migrate-once ARGS --json` as its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fastapi_ci", "migrate-once", *args, "--json"],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: Any) -> Run:
+    """Wait for a started run and read its JSON report."""
+    stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
+    report = json.loads(stdout) if stdout.strip().startswith("{") else {}
+    return Run(returncode=process.returncode, report=report, stderr=stderr)
+
+
+def run_concurrently(count: int, args: Sequence[str], env: Mapping[str, str]) -> list[Run]:
+    """Start `count` runs at once and wait for all of them."""
+    processes = [start_migrate_once(args, env) for _ in range(count)]
+    return [finish(process) for process in processes]
+
+
+def local_args(project: Path = FIXTURE_PROJECT) -> list[str]:
+    """migrate-once flags for the fixture project on the local runner."""
+    return ["--runner", "local", "--working-directory", str(project), "--command", ALEMBIC]
+
+
+def query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one query on `url`."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        return list(connection.execute(sql).fetchall())  # type: ignore[arg-type]
+
+
+def applications_per_revision(url: str) -> dict[str, int]:
+    """How many times each fixture revision ran (one row per application)."""
+    rows = query(url, "SELECT revision, count(*) FROM migration_runs GROUP BY revision")
+    return {str(revision): int(count) for revision, count in rows}
+
+
+def invalid_indexes(url: str) -> list[str]:
+    """Indexes a failed CREATE INDEX CONCURRENTLY left behind."""
+    rows = query(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+    return [str(row[0]) for row in rows]
+
+
+def assert_applied_exactly_once(runs: list[Run], revisions: list[str]) -> None:
+    """Every run passed; one applied everything, the others found the database at head."""
+    failures = [run.stderr[-2000:] for run in runs if run.returncode != 0]
+    assert not failures, failures[0]
+    applied = sorted((run.report["applied"] for run in runs), key=len, reverse=True)
+    assert applied[0] == revisions
+    assert all(each == [] for each in applied[1:])
+    assert {run.report["revision_after"] for run in runs} == {revisions[-1]}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("count", [10, 25])
+def test_concurrent_local_runs_apply_each_revision_exactly_once(
+    fresh_database: str, count: int
+) -> None:
+    started = time.monotonic()
+    runs = run_concurrently(count, local_args(), {"DATABASE_URL": fresh_database})
+    elapsed = time.monotonic() - started
+
+    assert_applied_exactly_once(runs, ["0001", "0002", "0003"])
+    assert applications_per_revision(fresh_database) == {"0001": 1, "0002": 1, "0003": 1}
+    assert invalid_indexes(fresh_database) == []
+    print(f"\n{count} concurrent local migrate-once runs: {elapsed:.1f}s")
+
+
+@pytest.mark.postgres
+@pytest.mark.docker
+@pytest.mark.parametrize("count", [10, 25])
+def test_concurrent_docker_runs_of_the_example_image_apply_each_revision_once(
+    fresh_database: str, example_image: str, count: int
+) -> None:
+    args = ["--runner", "docker", "--image", example_image, "--database-url", fresh_database]
+    started = time.monotonic()
+    runs = run_concurrently(count, args, {})
+    elapsed = time.monotonic() - started
+
+    # A second application of 0001 would fail on CREATE TABLE items: every run passing,
+    # with exactly one applying anything, is the proof.
+    assert_applied_exactly_once(runs, ["0001", "0002"])
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert invalid_indexes(fresh_database) == []
+    print(f"\n{count} concurrent docker migrate-once runs: {elapsed:.1f}s")
+
+
+@pytest.mark.postgres
+def test_a_killed_leader_is_taken_over_by_a_waiter(fresh_database: str, tmp_path: Path) -> None:
+    pid_file = tmp_path / "leader.pid"
+    env = {"DATABASE_URL": fresh_database}
+    leader = start_migrate_once(
+        local_args(),
+        {**env, "SLOW_MIGRATION_SECONDS": "120", "SLOW_MIGRATION_PID_FILE": str(pid_file)},
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pid_file.exists(), "the leader never reached the slow revision"
+    waiters = [start_migrate_once(local_args(), env) for _ in range(3)]
+    time.sleep(3)  # the waiters are polling the lock now
+
+    os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+    killed_at = time.monotonic()
+    waiter_runs = [finish(waiter) for waiter in waiters]
+    takeover = time.monotonic() - killed_at
+
+    assert finish(leader).returncode == 1  # its alembic was killed: the step fails
+    assert_applied_exactly_once(waiter_runs, ["0003"])
+    assert applications_per_revision(fresh_database) == {"0001": 1, "0002": 1, "0003": 1}
+    assert takeover < 15
+    print(f"\nwaiter took over and finished {takeover:.1f}s after the leader was killed")
+
+
+@pytest.mark.postgres
+def test_a_failing_migration_exits_1_with_the_database_error_and_leaves_the_schema(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "project with spaces"
+    shutil.copytree(FIXTURE_PROJECT, project)
+    env = {"DATABASE_URL": fresh_database}
+    assert finish(start_migrate_once(local_args(project), env)).returncode == 0
+    (project / "migrations" / "versions" / "0004_broken.py").write_text(
+        '"""Add a column, then fail."""\n\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        'revision = "0004"\ndown_revision = "0003"\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.add_column("items", sa.Column("price", sa.Integer()))\n'
+        '    op.execute("UPDATE no_such_table SET x = 1")\n'
+    )
+
+    run = finish(start_migrate_once(local_args(project), env))
+
+    assert run.returncode == 1
+    assert 'relation "no_such_table" does not exist' in run.report["error"]
+    error_lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert "migration failed (exit code 1)" in error_lines[0]
+    assert 'relation "no_such_table" does not exist' in error_lines[0]
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("0003",)]
+    columns = query(
+        fresh_database,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'items'",
+    )
+    assert ("price",) not in columns
+
+
+@pytest.mark.postgres
+def test_a_waiter_gives_up_clearly_when_the_lock_is_never_released(
+    fresh_database: str,
+) -> None:
+    with psycopg.connect(fresh_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("alembic_version"),))
+        run = finish(
+            start_migrate_once(
+                local_args(),
+                {"DATABASE_URL": fresh_database, "MIGRATION_LOCK_TIMEOUT_SECONDS": "2"},
+            )
+        )
+
+    assert run.returncode == 1
+    assert "another migration still holds the migration lock 'alembic_version'" in run.stderr
+
+
+@pytest.mark.postgres
+def test_an_unreachable_database_fails_in_one_line_before_running_anything() -> None:
+    run = finish(
+        start_migrate_once(local_args(), {"DATABASE_URL": "postgresql://u:p@127.0.0.1:1/nothing"})
+    )
+
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[0] == (
+        "error: [migrate-once] the database at 127.0.0.1:1 is unreachable: Connection refused"
+    )
+
+
+@pytest.mark.docker
+def test_an_image_that_does_not_exist_is_bad_input(docker_cli: list[str]) -> None:
+    run = finish(
+        start_migrate_once(
+            ["--runner", "docker", "--image", "127.0.0.1:1/fastapi-ci/no-such-image:v0"]
+        )
+    )
+
+    assert run.returncode == 2
+    assert "input 'image': 127.0.0.1:1/fastapi-ci/no-such-image:v0 is not on the engine" in (
+        run.stderr
+    )
