@@ -8,10 +8,21 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi_ci.action_io import Action, main_for
+from fastapi_ci.build_push import BUILD_PUSH
+from fastapi_ci.migrate_once import MIGRATE_ONCE, MIGRATION_LINT
+from fastapi_ci.quality_gate import QUALITY_GATE
 from fastapi_ci.schema_guard import SCHEMA_DIFF, SCHEMA_EXPORT, SCHEMA_GUARD
 
 # Each action module exposes its `Action` objects; the CLI lists exactly these.
-ACTIONS: tuple[Action[Any], ...] = (SCHEMA_GUARD, SCHEMA_EXPORT, SCHEMA_DIFF)
+ACTIONS: tuple[Action[Any], ...] = (
+    QUALITY_GATE,
+    SCHEMA_GUARD,
+    SCHEMA_EXPORT,
+    SCHEMA_DIFF,
+    MIGRATE_ONCE,
+    MIGRATION_LINT,
+    BUILD_PUSH,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,3 +62,9 @@ def test_every_output_comes_from_the_command_step(path: Path) -> None:
     for name, output in metadata.get("outputs", {}).items():
         assert output["value"] == f"${{{{ steps.{step['id']}.outputs.{name} }}}}"
         assert output.get("description")
+
+
+def test_no_boolean_input_is_named_like_its_own_negation() -> None:
+    # `--no-cache` would be parsed as the "false" form of a flag named `cache`.
+    names = [input_name(name) for action in ACTIONS for name in action.inputs.model_fields]
+    assert not [name for name in names if name.startswith("no-")]
