@@ -79,7 +79,8 @@ start_daemon() {
 }
 
 ensure_packages() {
-  local wanted=(docker.io docker-registry postgresql debootstrap apache2-utils curl ca-certificates util-linux)
+  local wanted=(docker.io docker-registry postgresql debootstrap apache2-utils curl ca-certificates
+    util-linux python3-venv shellcheck)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]]; then
@@ -93,6 +94,17 @@ ensure_packages() {
     || die "apt-get update failed; see $FASTAPI_CI_LOG_DIR/apt.log"
   apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$FASTAPI_CI_LOG_DIR/apt.log" 2>&1 \
     || die "apt-get install ${missing[*]} failed; see $FASTAPI_CI_LOG_DIR/apt.log"
+}
+
+ensure_uv() {
+  # uv installs the locked package set; Debian's own python3 refuses pip installs (PEP 668),
+  # where it is the interpreter on PATH --break-system-packages is what lets uv in.
+  command -v uv >/dev/null 2>&1 && return 0
+  say "installing uv"
+  python3 -m pip install --quiet uv >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
+    || python3 -m pip install --quiet --break-system-packages uv >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
+    || die "pip install uv failed; see $FASTAPI_CI_LOG_DIR/pip.log"
+  command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
 }
 
 ensure_docker() {
@@ -237,6 +249,7 @@ main() {
   exec 9>"/var/lock/fastapi-ci-services.lock"
   flock -w 900 9 || die "another .ci/services.sh held /var/lock/fastapi-ci-services.lock for 15 minutes"
   ensure_packages
+  ensure_uv
   ensure_docker
   ensure_registry
   ensure_postgres

@@ -12,7 +12,12 @@ stamp="$venv/.installed-from"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$root" ]]; then
   echo "fastapi-ci is already installed in $venv"
 else
-  python=$(command -v python3 || command -v python)
+  python=$(command -v python3 || command -v python || true)
+  # The package needs the Python of .python-version or newer (actions/setup-python gives it).
+  if [[ -z "$python" ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "::error title=fastapi-ci::fastapi-ci needs Python >= 3.11 on PATH (found: ${python:-none}); add actions/setup-python before this step"
+    exit 2
+  fi
   "$python" -m venv "$venv"
   uv=$(command -v uv || true)
   if [[ -z "$uv" ]]; then
@@ -21,7 +26,8 @@ else
     uv="$venv/bin/uv"
   fi
   requirements="$venv/requirements.txt"
-  "$uv" export --quiet --frozen --no-dev --no-emit-project --no-hashes \
+  # Hash-checked: every wheel must match the lock, byte for byte.
+  "$uv" export --quiet --frozen --no-dev --no-emit-project \
     --project "$root" --output-file "$requirements"
   "$uv" pip install --quiet --python "$venv/bin/python" -r "$requirements"
   "$uv" pip install --quiet --python "$venv/bin/python" --no-deps "$root"

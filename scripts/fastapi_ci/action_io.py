@@ -331,10 +331,14 @@ def load_inputs(
     }
     for name in action.inputs.model_fields:
         value: object = cli_values.get(name)
+        if isinstance(value, list):
+            # A repeated list flag reads like the input's lines: split and checked the same way.
+            value = "\n".join(value)
         if value is None:
             value = _env_raw_value(action, name, env)
             if value is None:
                 continue
+        if isinstance(value, str):
             try:
                 value = _parse_env_value(action.inputs, name, value)
             except InputError as exc:

@@ -26,10 +26,11 @@ def find_project_python(
         resolved = shutil.which(python, path=path)
         if resolved is None:
             raise InputError("python", f"{python!r} is not an executable interpreter")
-        return resolved
+        # Absolute: the interpreter is often run with the project as its working directory.
+        return str(Path(resolved).absolute())
     project_venv = project_dir / ".venv" / "bin" / "python"
     if project_venv.exists():
-        return str(project_venv)
+        return str(project_venv.absolute())
     for candidate in ("python", "python3"):
         resolved = shutil.which(candidate, path=path)
         if resolved:

@@ -229,3 +229,15 @@ def test_help_lists_the_registered_subcommands(capsys: pytest.CaptureFixture[str
         run(["--help"], {})
     assert exit_info.value.code == 0
     assert "greet" in capsys.readouterr().out
+
+
+def test_list_flags_are_split_and_checked_like_the_environment(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        run(["greet", "--name", "a", "--extra-args", "x 'y z'", "--extra-args", "w"], github_env)
+        == 0
+    )
+    assert read_outputs(github_env["GITHUB_OUTPUT"])["args"] == "x\ny z\nw"
+    assert run(["greet", "--name", "a", "--extra-args=--evil"], {}) == 2
+    assert "values must not look like flags" in capsys.readouterr().err

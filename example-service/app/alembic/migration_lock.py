@@ -107,10 +107,14 @@ def migration_lock(
     connection: Connection,
     *,
     name: str = "alembic_version",
+    version_table: str = "alembic_version",
     timeout: float | None = None,
     poll_interval: float = POLL_INTERVAL_SECONDS,
 ) -> Iterator[None]:
     """Hold the database's migration lock ``name`` on ``connection`` for the block.
+
+    ``version_table`` is alembic's (``context.configure(version_table=...)``): the revision
+    it holds is logged on acquiring and on releasing, for migrate-once's outputs.
 
     ``timeout`` (seconds, default ``$MIGRATION_LOCK_TIMEOUT_SECONDS`` or 600) bounds the wait;
     past it ``MigrationLockTimeoutError`` says who to look for. Call it before
@@ -124,7 +128,7 @@ def migration_lock(
             "migration lock %r acquired after %.1fs; database at revision %r",
             name,
             time.monotonic() - started,
-            current_revisions(connection, name),
+            current_revisions(connection, version_table),
         )
         succeeded = False
         try:
@@ -136,7 +140,7 @@ def migration_lock(
                 logger.info(
                     "migration lock %r released; database at revision %r",
                     name,
-                    current_revisions(connection, name),
+                    current_revisions(connection, version_table),
                 )
 
 

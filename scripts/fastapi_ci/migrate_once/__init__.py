@@ -184,6 +184,14 @@ def run_migrate_once(
     )
     if database_url and inputs.runner in ("local", "docker"):
         probe_database(database_url)  # from here the runner sees what the migration sees
+    if inputs.runner == "ecs" and env:
+        # ECS container overrides are plain text to anyone with ecs:DescribeTasks (and in
+        # CloudTrail); the log mask does not reach there.
+        console.warning(
+            f"{', '.join(sorted(env))} will be readable in the ECS task's overrides; put "
+            "secrets in the task definition's `secrets` (Secrets Manager / SSM) instead",
+            title="migrate-once",
+        )
     job = MigrationJob(command=command, env=env, timeout_seconds=inputs.timeout, image=inputs.image)
     started = time.monotonic()
     with console.group(f"migrate-once: {inputs.command} ({inputs.runner})"):

@@ -291,3 +291,40 @@ def test_unchanged_shared_model_is_compared_once_per_direction(shop_changes: lis
     )
     assert "'yellow'" in color.message
     assert not any(c.id.startswith("request-") and "color" in c.location for c in shop_changes)
+
+
+def _when_document(fmt: str) -> dict[str, object]:
+    """One endpoint taking and returning a `when` string of the given format."""
+    schema = {
+        "type": "object",
+        "properties": {"when": {"type": "string", "format": fmt}},
+        "required": ["when"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/events": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": schema}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": schema}},
+                        }
+                    },
+                }
+            }
+        },
+    }
+
+
+def test_a_format_change_is_breaking_in_both_directions() -> None:
+    changes = diff_documents(_when_document("date"), _when_document("date-time"))
+    found = {(c.id, c.level) for c in changes}
+    assert ("request-property-type-changed", "error") in found
+    assert ("response-property-type-changed", "error") in found
+    assert all("when" in c.location for c in changes)

@@ -22,6 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Add ``items.updated_at`` (nullable) and ``ix_items_name``."""
+    if op.get_context().dialect.name == "postgresql":
+        # Queued behind a long transaction, the ACCESS EXCLUSIVE lock would block every
+        # query on items: give up after 5 s instead, and let the deploy be retried.
+        op.execute("SET lock_timeout = '5s'")
     op.add_column("items", sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(op.f("ix_items_name"), "items", ["name"])
 

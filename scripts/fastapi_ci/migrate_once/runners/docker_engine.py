@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_ci.action_io import Console
+from fastapi_ci.backends.registry import RegistryErrorKind, classify_error
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
+from fastapi_ci.retry import TransientError, retry_call
 
 # Seconds the engine gives the container between SIGTERM and SIGKILL on a timeout.
 STOP_GRACE_SECONDS = 10
@@ -59,14 +61,23 @@ class DockerRunner:
                 fix="start the engine, or point DOCKER_HOST at one",
             ) from None
         self._ensure_image(client, job.image, console)
-        container = client.containers.run(
+        # create + start rather than run(): a container that fails to start is still
+        # removed, and the reason names the input that caused it.
+        container = client.containers.create(
             job.image,
             command=job.command,
             environment=job.env,
             network_mode="host",
-            detach=True,
             labels=MANAGED_BY_LABEL,
         )
+        try:
+            container.start()
+        except docker.errors.APIError as error:
+            container.remove(force=True)
+            reason = str(getattr(error, "explanation", None) or error)
+            if "executable file not found" in reason or "no such file" in reason.lower():
+                raise InputError("command", f"{job.command[0]!r} is not in {job.image}") from None
+            raise CheckFailed(f"the migration container did not start: {reason}") from None
         lines: list[str] = []
         reader = threading.Thread(
             target=pump_chunks,
@@ -104,10 +115,19 @@ class DockerRunner:
             return
         except docker.errors.ImageNotFound:
             console.info(f"{image} is not on the engine; pulling it")
-        try:
-            client.images.pull(image)
-        except docker.errors.APIError as error:
+        except docker.errors.APIError as error:  # e.g. "invalid reference format"
             reason = getattr(error, "explanation", None) or str(error)
-            raise InputError(
-                "image", f"{image} is not on the engine and cannot be pulled: {reason}"
-            ) from None
+            raise InputError("image", f"{image!r}: {reason}") from None
+
+        def pull() -> None:
+            try:
+                client.images.pull(image)
+            except docker.errors.APIError as error:
+                reason = str(getattr(error, "explanation", None) or error)
+                if classify_error(reason) is RegistryErrorKind.TRANSIENT:
+                    raise TransientError(reason) from None
+                raise InputError(
+                    "image", f"{image} is not on the engine and cannot be pulled: {reason}"
+                ) from None
+
+        retry_call(pull, what=f"pull of {image}")
