@@ -110,6 +110,11 @@ class ActionResult(BaseModel):
     annotations: list[Annotation] = Field(default_factory=list)
 
 
+def markdown_cell(text: str) -> str:
+    """Text made safe inside a markdown table cell (a `|` or a newline would break the row)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
 def input_name(field_name: str) -> str:
     """The kebab-case input name of a model field."""
     return field_name.replace("_", "-")

@@ -7,6 +7,7 @@ from string import Template
 
 from pydantic import BaseModel, Field
 
+from fastapi_ci.action_io import markdown_cell
 from fastapi_ci.build_push.policy import Finding
 
 BYTES_PER_MB = 1_000_000  # as `docker image ls` counts
@@ -93,10 +94,6 @@ def render_text(report: BuildPushReport, headline: str) -> str:
     return "\n".join(lines)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(report: BuildPushReport, passed: bool, headline: str) -> str:
     """The step summary: status line, facts table, collapsible details."""
     rows = [("image", f"`{report.image}`"), ("version", f"`{report.version}`")]
@@ -114,7 +111,8 @@ def render_markdown(report: BuildPushReport, passed: bool, headline: str) -> str
     details: list[str] = []
     if report.policy:
         findings = "\n".join(
-            f"| {f.level} | {f.rule} | {f.line or ''} | {_cell(f.message)} |" for f in report.policy
+            f"| {f.level} | {f.rule} | {f.line or ''} | {markdown_cell(f.message)} |"
+            for f in report.policy
         )
         details.append(
             "<details><summary>Dockerfile policy</summary>\n\n| level | rule | line | finding |"
@@ -122,7 +120,7 @@ def render_markdown(report: BuildPushReport, passed: bool, headline: str) -> str
         )
     if report.largest_layers:
         layers = "\n".join(
-            f"| {layer.size_mb:.1f} MB | `{_cell(layer.created_by)}` |"
+            f"| {layer.size_mb:.1f} MB | `{markdown_cell(layer.created_by)}` |"
             for layer in report.largest_layers
         )
         details.append(

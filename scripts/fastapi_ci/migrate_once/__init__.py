@@ -23,7 +23,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 
-from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
+from fastapi_ci.action_io import (
+    Action,
+    ActionInputs,
+    ActionResult,
+    Annotation,
+    Console,
+    markdown_cell,
+)
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.lint import MigrationLintInputs, run_migration_lint
 from fastapi_ci.migrate_once.migration_log import MigrationLog, parse_migration_log
@@ -278,7 +285,7 @@ def render_summary(
         ("lock wait", wait or "(no migration_lock in env.py?)"),
         ("duration", f"{outputs['duration']}s"),
     ]
-    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {markdown_cell(v)} |" for k, v in rows)])
     log_block = "\n".join(tail) if tail else "(no output)"
     return (
         f"### {'✅' if passed else '❌'} migrate-once: {text}\n\n{table}\n\n"

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from fastapi_ci.action_io import ActionInputs, ActionResult, Annotation, Console
+from fastapi_ci.action_io import ActionInputs, ActionResult, Annotation, Console, markdown_cell
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.project_python import find_project_python
 
@@ -414,7 +414,7 @@ def render_lint_summary(report: LintReport, passed: bool) -> str:
         lines += ["| revision | where | rule | problem |", "|---|---|---|---|"]
         lines += [
             f"| {f.revision or ''} | {_relative(f.file) or ''}:{f.line or ''} | `{f.rule}` | "
-            f"{f.message} |"
+            f"{markdown_cell(f.message)} |"
             for f in blocking
         ]
         lines.append("")
@@ -422,7 +422,8 @@ def render_lint_summary(report: LintReport, passed: bool) -> str:
     if allowed:
         lines += ["**Allowed by opt-out:**", "", "| where | rule | reason |", "|---|---|---|"]
         lines += [
-            f"| {_relative(f.file)}:{f.line} | `{f.rule}` | {f.allowed_because} |" for f in allowed
+            f"| {_relative(f.file)}:{f.line} | `{f.rule}` | {markdown_cell(f.allowed_because or '')} |"
+            for f in allowed
         ]
         lines.append("")
     checks = ["squawk", "single head"] + (["alembic check"] if report.drift_checked else [])

@@ -14,7 +14,7 @@ from pathlib import PurePath
 from string import Template
 from typing import Any
 
-from fastapi_ci.action_io import Annotation
+from fastapi_ci.action_io import Annotation, markdown_cell
 from fastapi_ci.quality_gate.checks import CheckResult, CheckStatus
 
 STATUS_ICONS: dict[CheckStatus, str] = {
@@ -55,13 +55,9 @@ def _location(annotation: Annotation) -> str:
     return annotation.file + (f":{annotation.line}" if annotation.line else "")
 
 
-def _escape_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _row(result: CheckResult) -> str:
     status = f"{STATUS_ICONS[result.status]} {result.status}"
-    detail = f" — {_escape_cell(result.detail)}" if result.detail else ""
+    detail = f" — {markdown_cell(result.detail)}" if result.detail else ""
     duration = f"{result.duration_s:.1f}s" if result.duration_s else "—"
     return f"| {result.name} | {status}{detail} | {result.findings} | {duration} |"
 

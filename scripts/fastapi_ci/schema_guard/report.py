@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from fastapi_ci.action_io import Annotation, AnnotationLevel
+from fastapi_ci.action_io import Annotation, AnnotationLevel, markdown_cell
 
 Level = Literal["error", "warning", "info"]
 
@@ -102,7 +102,7 @@ def render_markdown(report: DiffReport, *, max_rows: int | None = None) -> str:
             _LEVEL_BADGE[change.level],
             _code(change.operation or _NO_OPERATION),
             _code(change.location),
-            _cell(change.message),
+            markdown_cell(change.message),
             _code(change.id),
         )
         rows.append("| " + " | ".join(cells) + " |")
@@ -154,14 +154,9 @@ def _grouped_by_endpoint(changes: list[Change]) -> list[Change]:
     )
 
 
-def _cell(text: str) -> str:
-    """Make text safe inside a markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
-
-
 def _code(text: str) -> str:
     # A backtick would end the code span early; such text is shown as plain text instead.
-    return _cell(text) if "`" in text else f"`{_cell(text)}`"
+    return markdown_cell(text) if "`" in text else f"`{markdown_cell(text)}`"
 
 
 _GOLDEN_PATHS_KEY = re.compile(r'^  "paths": \{$')
