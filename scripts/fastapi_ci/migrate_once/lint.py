@@ -422,7 +422,8 @@ def render_lint_summary(report: LintReport, passed: bool) -> str:
     if allowed:
         lines += ["**Allowed by opt-out:**", "", "| where | rule | reason |", "|---|---|---|"]
         lines += [
-            f"| {_relative(f.file)}:{f.line} | `{f.rule}` | {markdown_cell(f.allowed_because or '')} |"
+            f"| {_relative(f.file)}:{f.line} | `{f.rule}` | "
+            f"{markdown_cell(f.allowed_because or '')} |"
             for f in allowed
         ]
         lines.append("")
