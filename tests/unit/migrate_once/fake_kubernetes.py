@@ -124,7 +124,8 @@ class FakeCluster:
 
     `statuses` are what the controller reports, in order, after the Job is created; each
     becomes a MODIFIED watch event. `watch_stops_after` ends a watch stream early (what an
-    API server does at `timeout_seconds` or on a dropped connection).
+    API server does at `timeout_seconds`); `watch_error` breaks one stream with an error
+    (a reset connection, a 410 Gone for an expired resourceVersion).
     """
 
     statuses: list[client.V1JobStatus]
@@ -132,6 +133,8 @@ class FakeCluster:
     log: str = ""
     deployments: dict[str, client.V1Deployment] = field(default_factory=dict)
     watch_stops_after: int | None = None
+    # Raised by the first watch after its first event: a connection the API server reset.
+    watch_error: Exception | None = None
     create_failures: list[ApiException] = field(default_factory=list)
     jobs: dict[str, client.V1Job] = field(default_factory=dict)
     deleted: list[tuple[str, str | None]] = field(default_factory=list)
@@ -209,6 +212,9 @@ class FakeWatch:
         name = kwargs["field_selector"].removeprefix("metadata.name=")
         self.cluster.calls.append("watch")
         yield {"type": "ADDED", "object": self.cluster.jobs[name]}
+        if self.cluster.watch_error is not None:
+            error, self.cluster.watch_error = self.cluster.watch_error, None
+            raise error
         emitted = 0
         stops_after = self.cluster.watch_stops_after
         while not self.stopped:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -128,6 +129,28 @@ def test_a_watch_that_ends_early_is_resumed_until_the_job_finishes() -> None:
         pod=lambda name: terminated_pod(name, 0, "Completed"),
         log=MIGRATION_LOG,
         watch_stops_after=1,
+    )
+
+    outcome = runner_for(cluster).run(JOB, console())
+
+    assert outcome.succeeded
+    assert cluster.calls.count("watch") >= 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        urllib3.exceptions.ProtocolError("Connection broken: reset by peer"),
+        ApiException(status=410, reason="Gone"),
+    ],
+    ids=["connection-reset", "gone"],
+)
+def test_a_watch_broken_by_an_error_is_resumed_not_taken_for_a_failure(error: Exception) -> None:
+    cluster = FakeCluster(
+        statuses=[running(), succeeded()],
+        pod=lambda name: terminated_pod(name, 0, "Completed"),
+        log=MIGRATION_LOG,
+        watch_error=error,
     )
 
     outcome = runner_for(cluster).run(JOB, console())

@@ -17,29 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_ci.action_io import Console
+from fastapi_ci.backends.ecs import container_name, make_client, register_revision
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
 
 STARTED_BY = "fastapi-ci-migrate"
-# Fields of DescribeTaskDefinition that RegisterTaskDefinition accepts back.
-REGISTRABLE_FIELDS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)
 SERVICE_LAUNCH_FIELDS = (
     "networkConfiguration",
     "launchType",
@@ -67,25 +49,14 @@ class EcsRunner:
         cls, *, cluster: str, task_definition: str, service: str | None, container: str | None
     ) -> EcsRunner:
         """Clients from the usual AWS environment (region, credentials, AWS_ENDPOINT_URL)."""
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import NoRegionError
-
-        config = Config(retries={"mode": "standard", "max_attempts": 6})
-        try:
-            return cls(
-                ecs=boto3.client("ecs", config=config),
-                logs=boto3.client("logs", config=config),
-                cluster=cluster,
-                task_definition=task_definition,
-                service=service,
-                container=container,
-            )
-        except NoRegionError:
-            raise CheckFailed(
-                "no AWS region configured",
-                fix="set AWS_REGION (aws-actions/configure-aws-credentials does)",
-            ) from None
+        return cls(
+            ecs=make_client("ecs"),
+            logs=make_client("logs"),
+            cluster=cluster,
+            task_definition=task_definition,
+            service=service,
+            container=container,
+        )
 
     def run(self, job: MigrationJob, console: Console) -> RunOutcome:
         """Start the task, wait for STOPPED (or stop it at the timeout), judge, fetch logs."""
@@ -105,28 +76,14 @@ class EcsRunner:
         if image is None:
             return described
         container = self._container_name(described)
-        registration = {k: described[k] for k in REGISTRABLE_FIELDS if k in described}
-        registration["containerDefinitions"] = [
-            {**definition, "image": image} if definition["name"] == container else definition
-            for definition in described["containerDefinitions"]
-        ]
-        registered: dict[str, Any] = self.ecs.register_task_definition(**registration)[
-            "taskDefinition"
-        ]
+        registered = register_revision(self.ecs, described, container, image)
         console.info(f"registered {registered['taskDefinitionArn']} with {image}")
         return registered
 
     def _container_name(self, task_definition: dict[str, Any]) -> str:
-        names = [c["name"] for c in task_definition["containerDefinitions"]]
-        if self.container is None:
-            return str(names[0])
-        if self.container not in names:
-            raise InputError(
-                "container",
-                f"task definition {self.task_definition} has no container "
-                f"{self.container!r} ({', '.join(names)})",
-            )
-        return self.container
+        return container_name(
+            task_definition, self.container, f"task definition {self.task_definition}"
+        )
 
     def _launch_settings(self) -> dict[str, Any]:
         if not self.service:

@@ -9,7 +9,8 @@ up even if this process dies before its own cleanup).
 
 Everything goes through the official client's `BatchV1Api`, `CoreV1Api`, `AppsV1Api` and
 `watch.Watch`, injected as `KubernetesApis`, so tests drive the identical code path with a
-fake cluster. Written to be reused by a rollout (Deployments) later.
+fake cluster. The client set-up and retries are shared with the rollout
+(`fastapi_ci.backends.kubernetes`).
 """
 
 from __future__ import annotations
@@ -17,16 +18,12 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.backends.kubernetes import KubernetesApis, call_api, find_container
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
-from fastapi_ci.retry import RetryPolicy, retry_call
-
-T = TypeVar("T")
 
 # Kept a day after it finishes for `kubectl logs`, unless this runner deletes it first.
 JOB_TTL_SECONDS = 86400
@@ -34,62 +31,6 @@ MIGRATION_CONTAINER = "migrate"
 # Waiting a little past the Job's own deadline lets the controller report DeadlineExceeded.
 DEADLINE_GRACE_SECONDS = 30
 LABELS = {"app.kubernetes.io/managed-by": "fastapi-ci", "fastapi-ci/action": "migrate-once"}
-TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
-API_RETRY = RetryPolicy(attempts=5, initial_delay=1.0, deadline_seconds=120)
-
-
-@dataclass
-class KubernetesApis:
-    """The client objects every call goes through (real ones, or a test's fake cluster)."""
-
-    batch: Any
-    core: Any
-    apps: Any
-    watch: Callable[[], Any]
-
-    @classmethod
-    def from_kubeconfig(cls, context: str | None = None) -> KubernetesApis:
-        """In-cluster config when running in a pod, else the kubeconfig (and `context`)."""
-        from kubernetes import client, watch
-        from kubernetes import config as kube_config
-
-        # The client's config loaders carry no annotations.
-        config: Any = kube_config
-        try:
-            if context is None:
-                try:
-                    config.load_incluster_config()
-                except config.ConfigException:
-                    config.load_kube_config()
-            else:
-                config.load_kube_config(context=context)
-        except (config.ConfigException, OSError) as error:
-            raise CheckFailed(
-                f"no Kubernetes credentials: {error}",
-                fix="run inside the cluster, or set KUBECONFIG (e.g. with azure/k8s-set-context "
-                "or aws eks update-kubeconfig) before this step",
-            ) from None
-        return cls(
-            batch=client.BatchV1Api(),
-            core=client.CoreV1Api(),
-            apps=client.AppsV1Api(),
-            watch=watch.Watch,
-        )
-
-
-def is_transient(error: BaseException) -> bool:
-    """API errors worth retrying: throttling, 5xx, and dropped connections."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    if isinstance(error, ApiException):
-        return error.status in TRANSIENT_STATUSES
-    return isinstance(error, HTTPError | ConnectionError | TimeoutError)
-
-
-def call_api(what: str, operation: Callable[[], T]) -> T:
-    """One API call, retried with backoff on transient failures."""
-    return retry_call(operation, what=what, policy=API_RETRY, is_transient=is_transient)
 
 
 def job_condition(job: Any) -> tuple[str, str, str] | None:
@@ -102,17 +43,6 @@ def job_condition(job: Any) -> tuple[str, str, str] | None:
         if condition.type in ("Complete", "Failed") and condition.status == "True":
             return condition.type, condition.reason or "", condition.message or ""
     return None
-
-
-def _source_container(pod_spec: Any, name: str | None, deployment: str) -> Any:
-    containers = pod_spec.containers or []
-    if name is None:
-        return containers[0]
-    for container in containers:
-        if container.name == name:
-            return container
-    found = ", ".join(c.name for c in containers)
-    raise InputError("container", f"deployment {deployment} has no container {name!r} ({found})")
 
 
 @dataclass
@@ -157,7 +87,7 @@ class KubernetesRunner:
                 lambda: self.apis.apps.read_namespaced_deployment(self.deployment, self.namespace),
             )
             pod_spec = source.spec.template.spec
-            copied = _source_container(pod_spec, self.container, self.deployment)
+            copied = find_container(pod_spec, self.container, f"deployment {self.deployment}")
             # The job's own variables win over the copied ones of the same name.
             env = [e for e in copied.env or [] if e.name not in job.env] + env
             env_from = list(copied.env_from or [])
@@ -230,26 +160,34 @@ class KubernetesRunner:
 
     def wait_for_job(self, job_name: str, deadline: float) -> tuple[str, str, str] | None:
         """Watch the Job until it is Complete or Failed; None when `deadline` passes first."""
+        import urllib3.exceptions
+        from kubernetes.client.exceptions import ApiException
+
         selector = f"metadata.name={job_name}"
         while (remaining := deadline - time.monotonic()) > 0:
             watcher = self.apis.watch()
-            # A watch ends by itself at timeout_seconds, or when the API server drops it:
-            # then look once more and watch again while time remains.
-            for event in watcher.stream(
-                self.apis.batch.list_namespaced_job,
-                self.namespace,
-                field_selector=selector,
-                timeout_seconds=max(1, math.ceil(remaining)),
-            ):
-                if event["type"] == "DELETED":
-                    watcher.stop()
-                    return "Failed", "Deleted", "the job was deleted before it finished"
-                if event["type"] == "ERROR":
-                    break
-                condition = job_condition(event["object"])
-                if condition is not None:
-                    watcher.stop()
-                    return condition
+            # A watch ends by itself at timeout_seconds, or when the API server drops it
+            # (a reset connection, 410 Gone for an expired resourceVersion): that is not the
+            # Job failing, so look once more and watch again while time remains. A lasting
+            # error (403) surfaces from the status read below.
+            try:
+                for event in watcher.stream(
+                    self.apis.batch.list_namespaced_job,
+                    self.namespace,
+                    field_selector=selector,
+                    timeout_seconds=max(1, math.ceil(remaining)),
+                ):
+                    if event["type"] == "DELETED":
+                        watcher.stop()
+                        return "Failed", "Deleted", "the job was deleted before it finished"
+                    if event["type"] == "ERROR":
+                        break
+                    condition = job_condition(event["object"])
+                    if condition is not None:
+                        watcher.stop()
+                        return condition
+            except (ApiException, urllib3.exceptions.HTTPError, OSError):
+                watcher.stop()
             current = call_api(
                 f"read job {self.namespace}/{job_name}",
                 lambda: self.apis.batch.read_namespaced_job_status(job_name, self.namespace),

@@ -1,0 +1,344 @@
+"""Kubernetes: the client set-up and retries every action shares, and the Deployment rollout.
+
+`KubernetesApis` bundles the official client's API objects (real ones, or a test's fake
+cluster behind the same calls); `call_api` retries throttling, 5xx and dropped connections.
+
+`KubernetesBackend` rolls a Deployment: it patches the container's image, decides
+completion exactly as `kubectl rollout status` does (observedGeneration caught up, all
+replicas updated, old replicas gone, updated replicas available, `ProgressDeadlineExceeded`
+= failure), watching the Deployment rather than sleeping, and rolls back to the previous
+ReplicaSet's template as `kubectl rollout undo` does. Two differences from kubectl, both
+from incidents: a `ProgressDeadlineExceeded` condition last updated before this rollout
+began is stale (left by an earlier rollout) and ignored, and a pod of the new ReplicaSet in
+CrashLoopBackOff or unable to pull its image fails the rollout at once instead of after
+the progress deadline (10 minutes by default).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.retry import RetryPolicy, retry_call
+from fastapi_ci.rollout.backend import Observation, RolloutStart
+
+T = TypeVar("T")
+
+TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
+API_RETRY = RetryPolicy(attempts=5, initial_delay=1.0, deadline_seconds=120)
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+# Pod states that do not get better by waiting: the container cannot start or keeps dying.
+STUCK_REASONS = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+}
+# A watch is re-opened at least this often, so pod state (not part of the Deployment's
+# status) is looked at even when the Deployment itself does not change.
+WATCH_SLICE_SECONDS = 5
+
+
+@dataclass
+class KubernetesApis:
+    """The client objects every call goes through (real ones, or a test's fake cluster)."""
+
+    batch: Any
+    core: Any
+    apps: Any
+    watch: Callable[[], Any]
+
+    @classmethod
+    def from_kubeconfig(cls, context: str | None = None) -> KubernetesApis:
+        """In-cluster config when running in a pod, else the kubeconfig (and `context`)."""
+        from kubernetes import client, watch
+        from kubernetes import config as kube_config
+
+        # The client's config loaders carry no annotations.
+        config: Any = kube_config
+        try:
+            if context is None:
+                try:
+                    config.load_incluster_config()
+                except config.ConfigException:
+                    config.load_kube_config()
+            else:
+                config.load_kube_config(context=context)
+        except (config.ConfigException, OSError) as error:
+            raise CheckFailed(
+                f"no Kubernetes credentials: {error}",
+                fix="run inside the cluster, or set KUBECONFIG (e.g. with azure/k8s-set-context "
+                "or aws eks update-kubeconfig) before this step",
+            ) from None
+        return cls(
+            batch=client.BatchV1Api(),
+            core=client.CoreV1Api(),
+            apps=client.AppsV1Api(),
+            watch=watch.Watch,
+        )
+
+
+def is_transient(error: BaseException) -> bool:
+    """API errors worth retrying: throttling, 5xx, and dropped connections."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(error, ApiException):
+        return error.status in TRANSIENT_STATUSES
+    return isinstance(error, HTTPError | ConnectionError | TimeoutError)
+
+
+def call_api(what: str, operation: Callable[[], T]) -> T:
+    """One API call, retried with backoff on transient failures."""
+    return retry_call(operation, what=what, policy=API_RETRY, is_transient=is_transient)
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def find_container(pod_spec: Any, name: str | None, where: str) -> Any:
+    """The named container of a pod spec, else the first."""
+    containers = pod_spec.containers or []
+    for container in containers:
+        if name is None or container.name == name:
+            return container
+    found = ", ".join(c.name for c in containers)
+    raise InputError("container", f"{where} has no container {name!r} ({found})")
+
+
+def rollout_status(deployment: Any, since: float) -> tuple[str, str]:
+    """("progressing" | "complete" | "failed", message), as `kubectl rollout status` decides.
+
+    The same checks in the same order as kubectl's DeploymentStatusViewer, except that a
+    ProgressDeadlineExceeded condition updated before `since` (wall clock) is not trusted.
+    """
+    name = deployment.metadata.name
+    spec, status = deployment.spec, deployment.status
+    if (deployment.metadata.generation or 0) > (status.observed_generation or 0):
+        return "progressing", "waiting for the deployment spec update to be observed"
+    for condition in status.conditions or []:
+        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+            updated = _epoch(condition.last_update_time) or 0.0
+            if updated >= since:
+                return "failed", f"deployment {name} exceeded its progress deadline"
+    replicas = spec.replicas if spec.replicas is not None else 1
+    updated_replicas = status.updated_replicas or 0
+    if updated_replicas < replicas:
+        return "progressing", (
+            f"{updated_replicas} out of {replicas} new replicas have been updated"
+        )
+    if (status.replicas or 0) > updated_replicas:
+        return "progressing", (
+            f"{(status.replicas or 0) - updated_replicas} old replicas are pending termination"
+        )
+    if (status.available_replicas or 0) < updated_replicas:
+        return "progressing", (
+            f"{status.available_replicas or 0} of {updated_replicas} updated replicas are available"
+        )
+    return "complete", f"deployment {name} successfully rolled out"
+
+
+def _revision(replica_set: Any) -> int:
+    annotations = replica_set.metadata.annotations or {}
+    try:
+        return int(annotations.get(REVISION_ANNOTATION, "0"))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class KubernetesBackend:
+    """One Deployment in one namespace."""
+
+    apis: KubernetesApis
+    namespace: str
+    deployment: str
+    container: str | None = None
+    since: float | None = None  # when this rollout began (wall clock); default: now
+    wall: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic
+    name: str = "kubernetes"
+
+    def __post_init__(self) -> None:
+        if self.since is None:
+            self.since = self.wall()
+
+    def describe(self) -> str:
+        """The Deployment as named in messages."""
+        return f"deployment {self.namespace}/{self.deployment}"
+
+    def _read(self) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return call_api(
+                f"read of {self.describe()}",
+                lambda: self.apis.apps.read_namespaced_deployment(self.deployment, self.namespace),
+            )
+        except ApiException as error:
+            if error.status == 404:
+                raise InputError("service", f"no {self.describe()}") from None
+            raise CheckFailed(f"cannot read {self.describe()}: {error.reason}") from None
+
+    def _image_of(self, pod_spec: Any) -> str:
+        return str(find_container(pod_spec, self.container, self.describe()).image)
+
+    def current_image(self) -> str:
+        """The image of the Deployment's pod template."""
+        return self._image_of(self._read().spec.template.spec)
+
+    def _replica_sets(self, deployment: Any) -> list[Any]:
+        """The Deployment's own ReplicaSets (owner reference), newest revision first."""
+        selector = ",".join(
+            f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items()
+        )
+        listed = call_api(
+            "list of replica sets",
+            lambda: self.apis.apps.list_namespaced_replica_set(
+                self.namespace, label_selector=selector
+            ),
+        )
+        owned = [
+            rs
+            for rs in listed.items
+            if any(ref.uid == deployment.metadata.uid for ref in rs.metadata.owner_references or [])
+        ]
+        return sorted(owned, key=_revision, reverse=True)
+
+    def _previous_replica_set(self, deployment: Any) -> Any | None:
+        current = int((deployment.metadata.annotations or {}).get(REVISION_ANNOTATION, "0"))
+        older = [rs for rs in self._replica_sets(deployment) if _revision(rs) < current]
+        return older[0] if older else None
+
+    def previous_image(self) -> str | None:
+        """The image of the ReplicaSet a rollback returns to."""
+        previous = self._previous_replica_set(self._read())
+        return self._image_of(previous.spec.template.spec) if previous is not None else None
+
+    def resolve(self, image: str) -> str:
+        """The image as given: the pod template / task definition records it verbatim."""
+        return image
+
+    def set_image(self, image: str, env: dict[str, str]) -> RolloutStart:
+        """Strategic-merge patch of the container's image (and env, merged by name)."""
+        deployment = self._read()
+        container = find_container(deployment.spec.template.spec, self.container, self.describe())
+        patch: dict[str, Any] = {"name": container.name, "image": image}
+        if env:
+            patch["env"] = [{"name": key, "value": value} for key, value in env.items()]
+        started = self.wall()
+        self.since = started
+        call_api(
+            f"patch of {self.describe()}",
+            lambda: self.apis.apps.patch_namespaced_deployment(
+                self.deployment,
+                self.namespace,
+                {"spec": {"template": {"spec": {"containers": [patch]}}}},
+            ),
+        )
+        return RolloutStart(str(container.image), image, started)
+
+    def _stuck_pod(self, deployment: Any) -> str | None:
+        """A pod of the current template that cannot start or keeps crashing, described."""
+        template_labels = deployment.spec.template.metadata.labels or {}
+        new_rs = next(
+            (
+                rs
+                for rs in self._replica_sets(deployment)
+                if str(_revision(rs))
+                == (deployment.metadata.annotations or {}).get(REVISION_ANNOTATION)
+            ),
+            None,
+        )
+        if new_rs is None:
+            return None
+        pod_hash = (new_rs.metadata.labels or {}).get("pod-template-hash")
+        selector = ",".join(
+            [f"{k}={v}" for k, v in template_labels.items()] + [f"pod-template-hash={pod_hash}"]
+        )
+        pods = call_api(
+            "list of pods",
+            lambda: self.apis.core.list_namespaced_pod(self.namespace, label_selector=selector),
+        )
+        for pod in pods.items:
+            for status in (pod.status.container_statuses if pod.status else None) or []:
+                waiting = status.state.waiting if status.state else None
+                if waiting is not None and waiting.reason in STUCK_REASONS:
+                    last = status.last_state.terminated if status.last_state else None
+                    exit_note = f", last exit code {last.exit_code}" if last is not None else ""
+                    return (
+                        f"pod {pod.metadata.name}: {waiting.reason}{exit_note}"
+                        f" ({waiting.message or 'no message'})"
+                    )
+        return None
+
+    def _judge(self, deployment: Any, expected_image: str) -> Observation:
+        asked = self._image_of(deployment.spec.template.spec)
+        if asked != expected_image:
+            return Observation("failed", f"{self.describe()} now asks for {asked}")
+        assert self.since is not None
+        phase, message = rollout_status(deployment, self.since)
+        if phase == "progressing":
+            stuck = self._stuck_pod(deployment)
+            if stuck is not None:
+                return Observation("failed", stuck, signal_at=self.wall())
+        serving = (expected_image,) if phase == "complete" else ()
+        return Observation(phase, message, serving=serving)  # type: ignore[arg-type]
+
+    def observe(self, expected_image: str) -> Observation:
+        """One read of the Deployment (and its new pods while it progresses)."""
+        return self._judge(self._read(), expected_image)
+
+    def wait(self, expected_image: str, deadline: float) -> Observation:
+        """Watch the Deployment until the rollout settles or `deadline` (monotonic) passes."""
+        seen = self.observe(expected_image)
+        while seen.phase == "progressing" and (remaining := deadline - self.clock()) > 0:
+            watcher = self.apis.watch()
+            try:
+                for event in watcher.stream(
+                    self.apis.apps.list_namespaced_deployment,
+                    self.namespace,
+                    field_selector=f"metadata.name={self.deployment}",
+                    timeout_seconds=max(1, int(min(remaining, WATCH_SLICE_SECONDS))),
+                ):
+                    seen = self._judge(event["object"], expected_image)
+                    if seen.phase != "progressing":
+                        return seen
+            except Exception as error:
+                # 410 Gone: the watch's resourceVersion expired; a fresh watch is the cure.
+                if not (is_transient(error) or getattr(error, "status", None) == 410):
+                    raise
+            finally:
+                watcher.stop()
+            seen = self.observe(expected_image)  # pods may have changed; the watch missed it
+        return seen
+
+    def rollback(self) -> str:
+        """`kubectl rollout undo`: the previous ReplicaSet's template, minus its hash label."""
+        deployment = self._read()
+        previous = self._previous_replica_set(deployment)
+        if previous is None:
+            raise CheckFailed(f"{self.describe()} has no previous ReplicaSet to roll back to")
+        from kubernetes.client import ApiClient
+
+        # The client's serializer is untyped; it turns the model into the API's JSON shape.
+        serialize: Callable[[Any], dict[str, Any]] = ApiClient().sanitize_for_serialization
+        template = serialize(previous.spec.template)
+        template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+        call_api(
+            f"rollback of {self.describe()}",
+            lambda: self.apis.apps.patch_namespaced_deployment(
+                self.deployment,
+                self.namespace,
+                [{"op": "replace", "path": "/spec/template", "value": template}],
+            ),
+        )
+        self.since = self.wall()
+        return self._image_of(previous.spec.template.spec)
