@@ -126,6 +126,14 @@ ensure_docker() {
 }
 
 BASE_IMAGE_PYTHON=""
+ensure_swarm() {
+  # A one-node Swarm on this engine: the real rolling-update orchestrator of the rollout tests.
+  [[ "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" == active ]] && return 0
+  say "initialising a one-node Swarm"
+  "$DOCKER" swarm init --advertise-addr 127.0.0.1 >>"$FASTAPI_CI_LOG_DIR/swarm.log" 2>&1 \
+    || die "docker swarm init failed; see $FASTAPI_CI_LOG_DIR/swarm.log"
+}
+
 ensure_base_image() {
   # A child bash, so set -e holds inside it (it would not in a function called from ||).
   bash "$CI_DIR/standin-base.sh" "$FASTAPI_CI_BASE_IMAGE" 9>&- \
@@ -236,6 +244,7 @@ print_table() {
   {
     printf '%-12s %-56s %s\n' component address version
     printf '%-12s %-56s %s\n' docker unix:///var/run/docker.sock "$docker_version (client $DOCKER)"
+    printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}')"
     printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$BASE_IMAGE_PYTHON"
     printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "distribution $registry_version"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
@@ -251,6 +260,7 @@ main() {
   ensure_packages
   ensure_uv
   ensure_docker
+  ensure_swarm
   ensure_registry
   ensure_postgres
   ensure_base_image

@@ -11,6 +11,7 @@ from fastapi_ci.action_io import Action, main_for
 from fastapi_ci.build_push import BUILD_PUSH
 from fastapi_ci.migrate_once import MIGRATE_ONCE, MIGRATION_LINT
 from fastapi_ci.quality_gate import QUALITY_GATE
+from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
 from fastapi_ci.schema_guard import SCHEMA_DIFF, SCHEMA_EXPORT, SCHEMA_GUARD
 
 # Each action module exposes its `Action` objects; the CLI lists exactly these.
@@ -22,6 +23,8 @@ ACTIONS: tuple[Action[Any], ...] = (
     MIGRATE_ONCE,
     MIGRATION_LINT,
     BUILD_PUSH,
+    ROLLOUT,
+    WAIT_STABLE,
 )
 
 

@@ -1,0 +1,305 @@
+"""rollout and wait-stable: put the new image on the orchestrator, prove it serves, or roll back.
+
+* `rollout` sets the new image (pinned to its digest) on the service and returns at once;
+* `wait-stable` waits for the orchestrator to finish, polls the deep readiness URL until N
+  consecutive successes, and on any failure or timeout rolls back to the previous revision,
+  waits for that to be stable, and fails the step saying what is serving now.
+
+Both share one backend interface (`fastapi_ci.rollout.backend.Backend`); the backend is
+chosen by the `backend` input and imported only when used (the SDKs are slow to import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urljoin
+
+from pydantic import Field, SecretStr, field_validator
+
+from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console
+from fastapi_ci.backends.registry import RegistryCredentials
+from fastapi_ci.errors import InputError
+from fastapi_ci.rollout.backend import Backend
+from fastapi_ci.rollout.readiness import ReadinessPolicy
+from fastapi_ci.rollout.stable import StableOutcome, StableSettings, wait_stable
+
+__all__ = ["ROLLOUT", "WAIT_STABLE"]
+
+BackendName = Literal["swarm", "kubernetes", "ecs"]
+
+
+class _ServiceInputs(ActionInputs):
+    """Inputs naming the service and how to reach its orchestrator (shared by both actions)."""
+
+    backend: BackendName = Field(
+        default="swarm", description="The orchestrator: swarm, kubernetes or ecs."
+    )
+    service: str = Field(
+        description="The service to roll out (Swarm service, Kubernetes Deployment, ECS service)."
+    )
+    cluster: str = Field(default="default", description="ECS cluster name or ARN.")
+    namespace: str = Field(default="default", description="Kubernetes namespace.")
+    container: str | None = Field(
+        default=None, description="The container to update (default the first)."
+    )
+    kube_context: str | None = Field(
+        default=None,
+        description="kubeconfig context (default in-cluster config, else the current context).",
+    )
+    registry: str | None = Field(
+        default=None,
+        description="The registry host the nodes pull from (default: the image's host).",
+    )
+    registry_username: str | None = Field(
+        default=None, description="Registry user, passed to the nodes with the update."
+    )
+    registry_password: SecretStr | None = Field(
+        default=None, description="Registry password or token (masked)."
+    )
+
+    @field_validator("service")
+    @classmethod
+    def _service_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+def registry_host(image: str) -> str:
+    """The registry part of an image reference (Docker Hub when there is none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def make_backend(
+    inputs: _ServiceInputs,
+    env: Mapping[str, str],
+    image: str | None,
+    since: float | None = None,
+) -> Backend:
+    """The chosen backend, its SDK imported only now."""
+    if inputs.backend == "ecs":
+        from fastapi_ci.backends.ecs import EcsBackend, make_client
+
+        return EcsBackend(make_client("ecs"), inputs.cluster, inputs.service, inputs.container)
+    if inputs.backend == "kubernetes":
+        from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend
+
+        return KubernetesBackend(
+            KubernetesApis.from_kubeconfig(inputs.kube_context),
+            inputs.namespace,
+            inputs.service,
+            inputs.container,
+            since=since,
+        )
+    credentials = None
+    if inputs.registry_username and inputs.registry_password:
+        host = inputs.registry or registry_host(image or "")
+        credentials = RegistryCredentials(host, inputs.registry_username, inputs.registry_password)
+    from fastapi_ci.backends.swarm import SwarmBackend
+
+    return SwarmBackend(inputs.service, env, credentials)
+
+
+# --- rollout ------------------------------------------------------------------------------------
+
+
+class RolloutInputs(_ServiceInputs):
+    """Inputs of `actions/rollout/action.yml` and `fastapi-ci rollout`."""
+
+    image: str = Field(description="The new image (repo:tag or repo@sha256:...).")
+    env: list[str] = Field(
+        default_factory=list,
+        description="Environment changes for the new version, KEY=VALUE each (shell-split).",
+    )
+
+    def env_overrides(self) -> dict[str, str]:
+        """`env` as a mapping; an item without `=` is an input error."""
+        pairs: dict[str, str] = {}
+        for item in self.env:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise InputError("env", f"expected KEY=VALUE, got {item!r}")
+            pairs[key] = value
+        return pairs
+
+
+def run_rollout(inputs: RolloutInputs, console: Console) -> ActionResult:
+    """Set the new image on the service; the orchestrator starts rolling it out."""
+    overrides = inputs.env_overrides()
+    backend = make_backend(inputs, console.env, inputs.image)
+    start = backend.set_image(inputs.image, overrides)
+    started_at = datetime.fromtimestamp(start.started_at, UTC).isoformat()
+    text = (
+        f"{backend.describe()}: rollout of {start.deployed_image} started "
+        f"(was {start.previous_image})"
+    )
+    return ActionResult(
+        passed=True,
+        text=text,
+        summary=f"### 🚀 rollout started\n\n| | image |\n|---|---|\n"
+        f"| previous | `{start.previous_image}` |\n| deployed | `{start.deployed_image}` |",
+        outputs={
+            "previous-image": start.previous_image,
+            "deployed-image": start.deployed_image,
+            "started-at": started_at,
+        },
+        report={
+            "service": inputs.service,
+            "backend": inputs.backend,
+            "previous_image": start.previous_image,
+            "deployed_image": start.deployed_image,
+            "started_at": started_at,
+        },
+    )
+
+
+# --- wait-stable --------------------------------------------------------------------------------
+
+
+class WaitStableInputs(_ServiceInputs):
+    """Inputs of `actions/wait-stable/action.yml` and `fastapi-ci wait-stable`."""
+
+    image: str | None = Field(
+        default=None,
+        description="The image that must end up serving (default: the one the service asks for).",
+    )
+    timeout: float = Field(
+        default=600, gt=0, description="Seconds to wait for the rollout, and again for a rollback."
+    )
+    health_url: str = Field(
+        default="/health/ready",
+        description="Deep readiness URL, or a path joined to service-url ('' to skip).",
+    )
+    service_url: str | None = Field(
+        default=None, description="Where the runner reaches the service (http://host:port)."
+    )
+    readiness_successes: int = Field(
+        default=3, ge=1, description="Consecutive ready answers needed."
+    )
+    readiness_failures: int = Field(
+        default=3,
+        ge=0,
+        description="Consecutive not-ready answers that fail the check early (0: wait out "
+        "readiness-timeout).",
+    )
+    readiness_timeout: float = Field(
+        default=60, gt=0, description="Seconds the readiness check may take."
+    )
+    readiness_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between readiness probes (doubles on failure)."
+    )
+    rollback: bool = Field(default=True, description="Roll back on failure or timeout.")
+    started_at: datetime | None = Field(
+        default=None,
+        description="When the rollout began (rollout's started-at output): Kubernetes "
+        "conditions older than this are stale (default: when this step starts).",
+    )
+
+    def readiness_url(self) -> str | None:
+        """The absolute readiness URL, or None when the deep check is switched off."""
+        if not self.health_url:
+            return None
+        if self.health_url.startswith(("http://", "https://")):
+            return self.health_url
+        if not self.service_url:
+            raise InputError(
+                "health-url",
+                f"{self.health_url!r} is a path, and service-url is not set",
+                fix="set service-url (http://host:port), give a full URL, or health-url: ''",
+            )
+        return urljoin(self.service_url.rstrip("/") + "/", self.health_url.lstrip("/"))
+
+
+def _verdict(outcome: StableOutcome, backend: Backend) -> tuple[str, str]:
+    """(terminal text, markdown summary) of a wait."""
+    if outcome.passed:
+        line = (
+            f"✅ {backend.describe()} is stable on {outcome.deployed_image} "
+            f"in {outcome.duration:.1f}s"
+        )
+        return line, f"### {line}"
+    lines = [
+        f"❌ {backend.describe()}: rollout of {outcome.deployed_image} failed after "
+        f"{outcome.duration:.1f}s",
+        f"what failed: {outcome.failure}",
+        f"rollback: {outcome.rollback_note}",
+        f"serving now: {outcome.serving}",
+    ]
+    if outcome.detection_seconds is not None:
+        lines.append(f"failure seen → rollback begun: {outcome.detection_seconds:.2f}s")
+    summary = f"### {lines[0]}\n\n" + "\n".join(f"- {line}" for line in lines[1:])
+    return "\n".join(lines), summary
+
+
+def run_wait_stable(inputs: WaitStableInputs, console: Console) -> ActionResult:
+    """Wait for the orchestrator and the deep readiness check; roll back on failure."""
+    url = inputs.readiness_url()
+    since = inputs.started_at.timestamp() if inputs.started_at else None
+    backend = make_backend(inputs, console.env, inputs.image, since)
+    expected = backend.resolve(inputs.image) if inputs.image else backend.current_image()
+    settings = StableSettings(
+        timeout=inputs.timeout,
+        readiness=ReadinessPolicy(
+            url=url,
+            successes=inputs.readiness_successes,
+            failures=inputs.readiness_failures,
+            interval=inputs.readiness_interval,
+        )
+        if url
+        else None,
+        readiness_timeout=inputs.readiness_timeout,
+        rollback=inputs.rollback,
+    )
+    outcome = wait_stable(backend, expected, settings, log=console.info)
+    text, summary = _verdict(outcome, backend)
+    report = {
+        "service": inputs.service,
+        "backend": inputs.backend,
+        "passed": outcome.passed,
+        "failure": outcome.failure,
+        "previous_image": outcome.previous_image,
+        "deployed_image": outcome.deployed_image,
+        "serving": outcome.serving,
+        "rolled_back": outcome.rolled_back,
+        "rollback": outcome.rollback_note,
+        "duration_seconds": round(outcome.duration, 3),
+        "detection_seconds": outcome.detection_seconds,
+        "complete_at": outcome.complete_at,
+        "returned_at": outcome.returned_at,
+        "failure_signal_at": outcome.failure_signal_at,
+        "failure_seen_at": outcome.failure_seen_at,
+        "readiness_probes": outcome.readiness_probes,
+        "readiness_first_failure_at": outcome.readiness_first_failure_at,
+        "rollback_begun_at": outcome.rollback_begun_at,
+    }
+    return ActionResult(
+        passed=outcome.passed,
+        text=text,
+        summary=summary,
+        outputs={
+            "previous-image": outcome.previous_image or "",
+            "deployed-image": outcome.deployed_image,
+            "rolled-back": "true" if outcome.rolled_back else "false",
+            "duration": f"{outcome.duration:.1f}",
+        },
+        report=report,
+    )
+
+
+ROLLOUT = Action(
+    name="rollout",
+    help="Set a new image on a service (pinned to its digest); the orchestrator rolls it out.",
+    inputs=RolloutInputs,
+    run=run_rollout,
+)
+WAIT_STABLE = Action(
+    name="wait-stable",
+    help="Wait for a rollout to be complete and deeply ready; roll back and fail if not.",
+    inputs=WaitStableInputs,
+    run=run_wait_stable,
+)

@@ -1,0 +1,354 @@
+"""rollout + wait-stable on a real Swarm (the local engine) with the example service.
+
+The service runs on `--network host` with start-first updates (no IPVS here, so no routing
+mesh): gunicorn's SO_REUSEPORT lets the new task listen beside the old one, and the old
+one closes its listener on SIGTERM, so clients never find the port closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from fastapi_ci.action_io import main_for
+from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
+from tests.components import Postgres, Registry, component_missing, free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
+
+# Short enough for CI, long enough for gunicorn to drain: the grace period must exceed it.
+GRACEFUL_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class Versions:
+    """v1 and v2 of the example image in the local registry, and a login for it."""
+
+    v1: str
+    v2: str
+    docker_config: str
+
+
+@dataclass(frozen=True)
+class SwarmService:
+    """A service of the example image on the host network, at 127.0.0.1:port."""
+
+    name: str
+    port: int
+    versions: Versions
+    registry: Registry
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def action_args(self) -> list[str]:
+        return [
+            "--service",
+            self.name,
+            "--registry-username",
+            self.registry.username,
+            "--registry-password",
+            self.registry.password,
+        ]
+
+
+def ensure_swarm(docker: list[str]) -> None:
+    """Initialise Swarm on the engine when it is inactive; left initialised for other runs."""
+    state = subprocess.run(
+        [*docker, "info", "--format", "{{.Swarm.LocalNodeState}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout.strip()
+    if state == "active":
+        return
+    init = subprocess.run(
+        [*docker, "swarm", "init", "--advertise-addr", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if init.returncode != 0:
+        component_missing("Docker Swarm", init.stderr.strip() or f"node state {state!r}")
+
+
+def push_versions(docker: list[str], example_image: str, registry: Registry) -> Versions:
+    """Push the example image as v1 and a relabelled rebuild as v2 (a different digest)."""
+    config = tempfile.mkdtemp(prefix="fastapi-ci-docker-config-")
+    env = {**os.environ, "DOCKER_CONFIG": config, "DOCKER_BUILDKIT": "1"}
+    subprocess.run(
+        [*docker, "login", registry.host, "-u", registry.username, "--password-stdin"],
+        input=registry.password,
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    repo = f"{registry.host}/fastapi-ci-rollout-test"
+    suffix = uuid.uuid4().hex[:8]
+    v1, v2 = f"{repo}:v1-{suffix}", f"{repo}:v2-{suffix}"
+    subprocess.run([*docker, "tag", example_image, v1], check=True, env=env, timeout=60)
+    subprocess.run(
+        [*docker, "build", "-t", v2, "-"],
+        input=f"FROM {example_image}\nLABEL fastapi-ci.test.version=v2-{suffix}\n",
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    for tag in (v1, v2):
+        subprocess.run(
+            [*docker, "push", tag], env=env, check=True, capture_output=True, timeout=300
+        )
+    return Versions(v1=v1, v2=v2, docker_config=config)
+
+
+def create_service(
+    docker: list[str], versions: Versions, registry: Registry, database_url: str
+) -> SwarmService:
+    """`docker service create` v1 and wait until it answers ready."""
+    service = SwarmService(
+        name=f"fastapi-ci-rollout-{uuid.uuid4().hex[:8]}",
+        port=free_port(),
+        versions=versions,
+        registry=registry,
+    )
+    subprocess.run(
+        [
+            *docker,
+            "service",
+            "create",
+            "--quiet",
+            "--detach",
+            "--with-registry-auth",
+            "--name",
+            service.name,
+            "--network",
+            "host",
+            "--replicas",
+            "1",
+            "--update-order",
+            "start-first",
+            "--update-monitor",
+            "1s",
+            "--stop-grace-period",
+            f"{GRACEFUL_SECONDS + 2}s",
+            # The image checks /health/live every 10 s; Swarm waits for "healthy" before it
+            # stops the old task, so a short interval keeps each update to seconds.
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "20s",
+            "--env",
+            f"PORT={service.port}",
+            "--env",
+            f"DATABASE_URL={database_url}",
+            "--env",
+            "WEB_CONCURRENCY=1",
+            "--env",
+            f"GRACEFUL_TIMEOUT_SECONDS={GRACEFUL_SECONDS}",
+            versions.v1,
+        ],
+        env={**os.environ, "DOCKER_CONFIG": versions.docker_config},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(service.url + "/health/ready", timeout=2).status_code == 200:
+                return service
+        time.sleep(0.3)
+    remove_service(docker, service.name)
+    raise AssertionError(f"v1 of {service.name} never became ready on {service.url}")
+
+
+def remove_service(docker: list[str], name: str) -> None:
+    subprocess.run([*docker, "service", "rm", name], capture_output=True, timeout=60, check=False)
+
+
+def run_action(args: list[str]) -> tuple[int, dict[str, object]]:
+    """Run rollout or wait-stable in process with --json; (exit code, report)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main_for((ROLLOUT, WAIT_STABLE), "test", [*args, "--json"], env=dict(os.environ))
+    print(err.getvalue())  # the action's log, shown by pytest on failure
+    text = out.getvalue()
+    return code, json.loads(text) if text.strip().startswith("{") else {}
+
+
+def roll_out(service: SwarmService, image: str, *env: str) -> dict[str, object]:
+    """rollout IMAGE [env KEY=VALUE...] → its report (asserting it started)."""
+    env_args = [arg for item in env for arg in ("--env", item)]
+    code, report = run_action(["rollout", *service.action_args(), "--image", image, *env_args])
+    assert code == 0, report
+    return report
+
+
+def wait_stable(service: SwarmService, image: str, *extra: str) -> tuple[int, dict[str, object]]:
+    return run_action(
+        [
+            "wait-stable",
+            *service.action_args(),
+            "--image",
+            image,
+            "--service-url",
+            service.url,
+            "--timeout",
+            "90",
+            "--readiness-timeout",
+            "6",
+            "--readiness-interval",
+            "0.25",
+            *extra,
+        ]
+    )
+
+
+@dataclass
+class RequestLoop:
+    """Requests against the service on fresh connections, counting every failure."""
+
+    url: str
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                status = httpx.get(self.url, timeout=5).status_code
+            except httpx.HTTPError as error:
+                self.failures.append(f"{type(error).__name__}: {error}")
+                continue
+            if status == 200:
+                self.ok += 1
+            else:
+                self.failures.append(f"HTTP {status}")
+
+
+@contextlib.contextmanager
+def request_loop(url: str) -> Iterator[RequestLoop]:
+    loop = RequestLoop(url)
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.stop.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_cli: list[str]) -> list[str]:
+    """The local engine as a Swarm manager."""
+    ensure_swarm(docker_cli)
+    return docker_cli
+
+
+@pytest.fixture(scope="session")
+def versions(swarm: list[str], example_image: str, registry: Registry) -> Iterator[Versions]:
+    pushed = push_versions(swarm, example_image, registry)
+    yield pushed
+    subprocess.run(
+        [*swarm, "image", "rm", "-f", pushed.v1, pushed.v2], capture_output=True, check=False
+    )
+    shutil.rmtree(pushed.docker_config, ignore_errors=True)  # it holds the registry login
+
+
+@pytest.fixture
+def service(
+    swarm: list[str], versions: Versions, registry: Registry, postgres: Postgres
+) -> Iterator[SwarmService]:
+    created = create_service(swarm, versions, registry, postgres.url)
+    yield created
+    remove_service(swarm, created.name)
+
+
+def serving_image(docker: list[str], name: str) -> str:
+    return subprocess.run(
+        [
+            *docker,
+            "service",
+            "inspect",
+            name,
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
+
+
+def test_healthy_v2_rolls_out_with_no_failed_request(
+    swarm: list[str], service: SwarmService
+) -> None:
+    with request_loop(service.url + "/health/ready") as loop:
+        started = roll_out(service, service.versions.v2)
+        code, report = wait_stable(service, str(started["deployed_image"]))
+        time.sleep(1)  # keep the loop going past the old task's exit
+    assert code == 0, report
+    assert report["rolled_back"] is False
+    assert str(report["serving"]).startswith(service.versions.v2 + "@sha256:")
+    assert str(started["previous_image"]).startswith(service.versions.v1)
+    assert serving_image(swarm, service.name) == report["deployed_image"]
+    assert loop.failures == [], f"{len(loop.failures)} failed of {loop.ok}: {loop.failures[:5]}"
+    assert loop.ok > 20
+    print(f"requests ok during the update: {loop.ok}")
+
+
+def assert_rolled_back_to_v1(
+    swarm: list[str], service: SwarmService, report: dict[str, object]
+) -> None:
+    assert report["rolled_back"] is True, report
+    assert str(report["serving"]).startswith(service.versions.v1 + "@sha256:")
+    assert serving_image(swarm, service.name).startswith(service.versions.v1 + "@sha256:")
+    response = httpx.get(service.url + "/health/ready", timeout=5)
+    assert response.status_code == 200, response.text
+    print(f"detection (failure seen → rollback begun): {report['detection_seconds']:.2f}s")
+
+
+def test_v2_crashing_at_start_is_rolled_back_and_v1_keeps_serving(
+    swarm: list[str], service: SwarmService
+) -> None:
+    # An unknown URL scheme makes `python -m app` exit 2 before it listens.
+    with request_loop(service.url + "/health/ready") as loop:
+        started = roll_out(service, service.versions.v2, "DATABASE_URL=bogus://nowhere/x")
+        code, report = wait_stable(service, str(started["deployed_image"]))
+    # Start-first: v1 never stopped, so its clients never noticed the failed v2.
+    assert loop.failures == [], loop.failures[:5]
+    assert code == 1
+    assert "exit code" in str(report["failure"]), report["failure"]
+    assert_rolled_back_to_v1(swarm, service, report)
+
+
+def test_v2_not_ready_is_rolled_back_and_v1_keeps_serving(
+    swarm: list[str], service: SwarmService
+) -> None:
+    # Starts and answers /health/live, but /health/ready is 503: nothing listens on port 1.
+    started = roll_out(service, service.versions.v2, "DATABASE_URL=postgresql://u:p@127.0.0.1:1/x")
+    code, report = wait_stable(service, str(started["deployed_image"]))
+    assert code == 1
+    assert "HTTP 503" in str(report["failure"]), report["failure"]
+    assert_rolled_back_to_v1(swarm, service, report)

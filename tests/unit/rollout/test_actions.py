@@ -1,0 +1,104 @@
+"""rollout and wait-stable as actions: inputs, outputs and exit codes (backend scripted)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+import fastapi_ci.rollout as rollout
+from fastapi_ci.action_io import Console, execute
+from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs, registry_host
+from fastapi_ci.rollout.backend import Observation
+from tests.unit.rollout.fake_backend import ScriptedBackend
+
+NEW = "registry.example/app:v2@sha256:2222"
+OLD = "registry.example/app:v1@sha256:1111"
+
+
+def console(tmp_path: Path, **env: str) -> Console:
+    return Console(
+        env={"GITHUB_OUTPUT": str(tmp_path / "out"), **env},
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+
+
+def outputs(tmp_path: Path) -> str:
+    return (tmp_path / "out").read_text()
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedBackend:
+    backend = ScriptedBackend(image=OLD, previous=None)
+    monkeypatch.setattr(rollout, "make_backend", lambda *_args: backend)
+    return backend
+
+
+def test_rollout_sets_the_image_and_env_and_outputs_both_images(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    code = execute(
+        ROLLOUT,
+        {"service": "orders", "image": NEW, "env": ["A=1", "B=x=y"]},
+        console(tmp_path),
+    )
+    assert code == 0
+    assert scripted.calls == [f"set_image {NEW} [('A', '1'), ('B', 'x=y')]"]
+    assert "previous-image<<" in outputs(tmp_path)
+    assert OLD in outputs(tmp_path)
+
+
+def test_rollout_env_without_equals_is_an_input_error(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    out = console(tmp_path)
+    assert execute(ROLLOUT, {"service": "orders", "image": NEW, "env": ["A"]}, out) == 2
+    assert "input 'env': expected KEY=VALUE" in out.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def test_failed_wait_exits_1_and_outputs_rolled_back(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    scripted.image, scripted.previous = NEW, OLD
+    scripted.waits = [Observation("failed", "task x failed"), Observation("complete", "v1")]
+    out = console(tmp_path)
+    code = execute(WAIT_STABLE, {"service": "orders", "image": NEW, "health_url": ""}, out)
+    assert code == 1
+    text = out.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "what failed: the rollout failed: task x failed" in text
+    assert f"serving now: {OLD}" in text
+    written = outputs(tmp_path)
+    assert "rolled-back<<" in written
+    assert "\ntrue\n" in written
+    assert "duration<<" in written
+
+
+def test_a_health_path_needs_a_service_url() -> None:
+    inputs = WaitStableInputs(service="orders")
+    with pytest.raises(Exception, match="service-url"):
+        inputs.readiness_url()
+    joined = WaitStableInputs(service="orders", service_url="http://127.0.0.1:8000/")
+    assert joined.readiness_url() == "http://127.0.0.1:8000/health/ready"
+
+
+def test_rollback_is_a_true_false_input_read_from_the_environment(tmp_path: Path) -> None:
+    out = console(
+        tmp_path, FASTAPI_CI_WAIT_STABLE_SERVICE="s", FASTAPI_CI_WAIT_STABLE_ROLLBACK="no"
+    )
+    assert execute(WAIT_STABLE, {}, out) == 2
+    assert "input 'rollback'" in out.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("image", "host"),
+    [
+        ("127.0.0.1:5000/app:v1", "127.0.0.1:5000"),
+        ("ghcr.io/acme/orders:1", "ghcr.io"),
+        ("acme/orders:1", "docker.io"),
+        ("localhost/app", "localhost"),
+    ],
+)
+def test_registry_host_of_an_image(image: str, host: str) -> None:
+    assert registry_host(image) == host

@@ -1,0 +1,151 @@
+"""The Kubernetes backend against a fake apps/v1 API: kubectl's completion rules and undo."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, rollout_status
+from fastapi_ci.rollout.stable import StableSettings, wait_stable
+from tests.unit.rollout.fake_deployments import (
+    HEALTHY_ROLLOUT,
+    NOW,
+    FakeDeploymentCluster,
+    crash_looping,
+    deadline_exceeded,
+    new_pod_unavailable,
+    observed,
+    old_replicas_gone,
+)
+
+V1 = "ghcr.io/acme/orders:v1"
+V2 = "ghcr.io/acme/orders:v2"
+ROLLOUT_BEGAN = NOW.timestamp()
+
+
+def backend(cluster: FakeDeploymentCluster) -> KubernetesBackend:
+    apis = KubernetesApis(batch=None, core=cluster, apps=cluster, watch=cluster.watch)
+    return KubernetesBackend(apis, "shop", "orders", wall=lambda: ROLLOUT_BEGAN, clock=lambda: 0.0)
+
+
+@pytest.mark.parametrize(
+    ("steps", "phase", "message"),
+    [
+        ([], "progressing", "waiting for the deployment spec update to be observed"),
+        ([observed], "progressing", "1 old replicas are pending termination"),
+        ([new_pod_unavailable], "progressing", "1 old replicas are pending termination"),
+        ([observed, old_replicas_gone], "complete", "deployment orders successfully rolled out"),
+    ],
+)
+def test_completion_is_decided_as_kubectl_rollout_status(
+    steps: list, phase: str, message: str
+) -> None:
+    cluster = FakeDeploymentCluster()
+    backend(cluster).set_image(V2, {})
+    for step in steps:
+        step(cluster)
+    assert rollout_status(cluster.deployment, ROLLOUT_BEGAN) == (phase, message)
+
+
+def test_updated_replicas_not_yet_available_is_progressing() -> None:
+    cluster = FakeDeploymentCluster()
+    backend(cluster).set_image(V2, {})
+    observed(cluster)
+    old_replicas_gone(cluster)
+    cluster.deployment.status.available_replicas = 0
+    assert rollout_status(cluster.deployment, ROLLOUT_BEGAN) == (
+        "progressing",
+        "0 of 1 updated replicas are available",
+    )
+
+
+def test_a_stale_progress_deadline_from_an_earlier_rollout_is_ignored() -> None:
+    cluster = FakeDeploymentCluster(plans=[[observed, old_replicas_gone]])
+    made = backend(cluster)
+    made.set_image(V2, {})
+    # Left by a rollout an hour ago; kubectl would fail this new rollout on it.
+    deadline_exceeded(NOW - timedelta(hours=1))(cluster)
+    # Observed, but the new ReplicaSet not scaled up yet: no updated replica.
+    cluster.deployment.status.observed_generation = cluster.deployment.metadata.generation
+    cluster.deployment.status.updated_replicas = 0
+    assert rollout_status(cluster.deployment, ROLLOUT_BEGAN)[0] == "progressing"
+    assert made.wait(V2, deadline=60).phase == "complete"
+
+
+def test_a_progress_deadline_reached_in_this_rollout_is_a_failure() -> None:
+    cluster = FakeDeploymentCluster(
+        plans=[[new_pod_unavailable, deadline_exceeded(NOW + timedelta(minutes=10))]]
+    )
+    made = backend(cluster)
+    made.set_image(V2, {})
+    seen = made.wait(V2, deadline=60)
+    assert seen.phase == "failed"
+    assert seen.message == "deployment orders exceeded its progress deadline"
+
+
+def test_wait_watches_the_deployment_until_complete() -> None:
+    cluster = FakeDeploymentCluster(plans=[list(HEALTHY_ROLLOUT)])
+    made = backend(cluster)
+    start = made.set_image(V2, {"LOG_LEVEL": "debug"})
+    assert (start.previous_image, start.deployed_image) == (V1, V2)
+    seen = made.wait(V2, deadline=60)
+    assert seen.phase == "complete"
+    assert seen.serving == (V2,)
+    assert cluster.calls.count("watch") == 1  # one watch carried the whole rollout
+    env = cluster.deployment.spec.template.spec.containers[0].env
+    assert [(e.name, e.value) for e in env] == [("LOG_LEVEL", "debug")]
+
+
+def test_a_crash_looping_new_pod_fails_the_rollout_without_waiting_for_the_deadline() -> None:
+    cluster = FakeDeploymentCluster(plans=[[new_pod_unavailable, crash_looping]])
+    made = backend(cluster)
+    made.set_image(V2, {})
+    seen = made.wait(V2, deadline=60)
+    assert seen.phase == "failed"
+    assert "CrashLoopBackOff, last exit code 2" in seen.message
+
+
+def test_previous_image_is_the_newest_older_replica_set_of_this_deployment() -> None:
+    cluster = FakeDeploymentCluster()
+    made = backend(cluster)
+    made.set_image(V2, {})
+    # Revision 7 belongs to another Deployment with the same labels: not a candidate.
+    assert made.previous_image() == V1
+
+
+def test_rollback_restores_the_previous_replica_sets_template() -> None:
+    cluster = FakeDeploymentCluster(plans=[[], list(HEALTHY_ROLLOUT)])
+    made = backend(cluster)
+    made.set_image(V2, {"DATABASE_URL": "bogus://x"})
+    assert made.rollback() == V1
+    patch = cluster.patches[-1]
+    assert patch[0]["op"] == "replace"
+    assert patch[0]["path"] == "/spec/template"
+    container = cluster.deployment.spec.template.spec.containers[0]
+    assert container.image == V1
+    assert not container.env  # the whole template is back, not merged with v2's env
+    assert made.wait(V1, deadline=60).phase == "complete"
+    assert cluster.revision == 3  # undo re-uses revision 1's ReplicaSet as revision 3
+
+
+def test_failed_rollout_is_rolled_back_and_v1_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = FakeDeploymentCluster(
+        plans=[[new_pod_unavailable, crash_looping], list(HEALTHY_ROLLOUT)]
+    )
+    made = backend(cluster)
+    made.set_image(V2, {})
+    outcome = wait_stable(made, V2, StableSettings(timeout=60, readiness=None))
+    assert not outcome.passed
+    assert outcome.rolled_back
+    assert outcome.serving == V1
+    assert outcome.previous_image == V1
+    assert "CrashLoopBackOff" in str(outcome.failure)
+
+
+def test_a_missing_deployment_is_bad_input() -> None:
+    cluster = FakeDeploymentCluster()
+    apis = KubernetesApis(batch=None, core=cluster, apps=cluster, watch=cluster.watch)
+    missing = KubernetesBackend(apis, "shop", "nope")
+    with pytest.raises(Exception, match="no deployment shop/nope"):
+        missing.current_image()
