@@ -44,22 +44,14 @@ class DisposablePostgres:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def pg_ctl(self, *args: str) -> None:
+    def pg_ctl(self, *args: str, check: bool = True) -> None:
         subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                *args,
-            ],
-            check=True,
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir),
+             *args],
+            check=check,
             capture_output=True,
             timeout=60,
-        )
+        )  # fmt: skip
 
     def stop(self) -> None:
         self.pg_ctl("stop", "-m", "immediate")
@@ -102,22 +94,7 @@ def disposable_postgres() -> Iterator[DisposablePostgres]:
     try:
         yield cluster
     finally:
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(data_dir),
-                "stop",
-                "-m",
-                "immediate",
-            ],
-            capture_output=True,
-            check=False,
-        )
+        cluster.pg_ctl("stop", "-m", "immediate", check=False)  # the test may have stopped it
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
