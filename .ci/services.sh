@@ -126,9 +126,19 @@ ensure_docker() {
 }
 
 BASE_IMAGE_PYTHON=""
+swarm_state() { "$DOCKER" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+swarm_settled() { [[ "$(swarm_state)" != pending ]]; }
+
 ensure_swarm() {
   # A one-node Swarm on this engine: the real rolling-update orchestrator of the rollout tests.
-  [[ "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" == active ]] && return 0
+  # A restarted engine rejoins its existing Swarm; until it has, the state reads "pending".
+  wait_for "$FASTAPI_CI_WAIT_SECONDS" "Swarm" swarm_settled \
+    || die "Swarm stayed 'pending' for ${FASTAPI_CI_WAIT_SECONDS}s; see $DOCKERD_LOG"
+  case "$(swarm_state)" in
+    active) return 0 ;;
+    inactive) ;;
+    *) die "Swarm is '$(swarm_state)' on this engine; see $DOCKERD_LOG" ;;
+  esac
   say "initialising a one-node Swarm"
   "$DOCKER" swarm init --advertise-addr 127.0.0.1 >>"$FASTAPI_CI_LOG_DIR/swarm.log" 2>&1 \
     || die "docker swarm init failed; see $FASTAPI_CI_LOG_DIR/swarm.log"
@@ -244,7 +254,7 @@ print_table() {
   {
     printf '%-12s %-56s %s\n' component address version
     printf '%-12s %-56s %s\n' docker unix:///var/run/docker.sock "$docker_version (client $DOCKER)"
-    printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$("$DOCKER" info --format '{{.Swarm.LocalNodeState}}')"
+    printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$(swarm_state)"
     printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$BASE_IMAGE_PYTHON"
     printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "distribution $registry_version"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
