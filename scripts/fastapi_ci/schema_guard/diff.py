@@ -267,19 +267,8 @@ class _DocumentDiff:
                     f"{where} became optional",
                     label,
                 )
-            subject = _Subject(
-                location=where,
-                root_rule="request-parameter",
-                nested_rule="request-parameter",
-                root_noun=f"{where}",
-                nested_noun=f"{where} property",
-            )
-            self._compare_schemas(
-                _parameter_schema(base_parameter),
-                _parameter_schema(revision_parameter),
-                "request",
-                subject,
-                label,
+            self._compare_parameter_schemas(
+                base_parameter, revision_parameter, "request", where, where, label
             )
         for key, revision_parameter in revision_parameters.items():
             if key in base_parameters:
@@ -411,20 +400,31 @@ class _DocumentDiff:
                     f"response header {name} became optional",
                     label,
                 )
-            subject = _Subject(
-                location=location,
-                root_rule="response-header",
-                nested_rule="response-header",
-                root_noun=f"response header {name}",
-                nested_noun=f"response header {name} property",
+            self._compare_parameter_schemas(
+                base_header, revision_header, "response", location, f"response header {name}", label
             )
-            self._compare_schemas(
-                _parameter_schema(base_header),
-                _parameter_schema(revision_header),
-                "response",
-                subject,
-                label,
-            )
+
+    def _compare_parameter_schemas(
+        self,
+        base: Mapping[str, Any],
+        revision: Mapping[str, Any],
+        direction: Direction,
+        location: str,
+        noun: str,
+        label: str,
+    ) -> None:
+        """The schemas of a parameter or a header (request-parameter-* / response-header-*)."""
+        rule = "request-parameter" if direction == "request" else "response-header"
+        subject = _Subject(
+            location=location,
+            root_rule=rule,
+            nested_rule=rule,
+            root_noun=noun,
+            nested_noun=f"{noun} property",
+        )
+        self._compare_schemas(
+            _parameter_schema(base), _parameter_schema(revision), direction, subject, label
+        )
 
     # -- content and schemas -------------------------------------------------------------
 
