@@ -10,7 +10,6 @@ also checks every request against the ECS service model.
 from __future__ import annotations
 
 import io
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +23,7 @@ from fastapi_ci.action_io import Console
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.migrate_once.runners import MigrationJob
 from fastapi_ci.migrate_once.runners.ecs import STARTED_BY, EcsRunner
+from tests.components import free_port
 
 REGION = "eu-west-1"
 CLUSTER = "shop"
@@ -39,9 +39,7 @@ JOB = MigrationJob(
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto in server mode on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"
