@@ -8,6 +8,13 @@
 # Idempotent: what already runs is verified and left alone. Debian bookworm, root;
 # no systemd is assumed, so daemons are started in the background, logging to
 # $FASTAPI_CI_LOG_DIR. Exits (or returns) non-zero if any component can't be brought up.
+#
+# Opt-ins for .ci/pipeline, which runs what it can with what is there (.ci/run sets neither:
+# there a missing component must fail the run, not quietly skip tests):
+#   FASTAPI_CI_SERVICES_BEST_EFFORT=1       a component that can't be brought up is reported and
+#                                           the others still are; exits 0. Not root: starts nothing.
+#   FASTAPI_CI_SERVICES_WITHOUT=docker,...  leave these alone (docker, swarm, base-image, registry,
+#                                           postgres; swarm and base-image go with docker)
 
 # Connection facts for the tests. Test-only credentials; fine to commit.
 export FASTAPI_CI_REGISTRY="${FASTAPI_CI_REGISTRY:-127.0.0.1:5000}"
@@ -34,6 +41,10 @@ FASTAPI_CI_STATE_DIR="${FASTAPI_CI_STATE_DIR:-/var/lib/fastapi-ci}"
 FASTAPI_CI_CONF_DIR="${FASTAPI_CI_CONF_DIR:-/etc/fastapi-ci}"
 FASTAPI_CI_WAIT_SECONDS="${FASTAPI_CI_WAIT_SECONDS:-60}"
 export FASTAPI_CI_LOG_DIR
+BEST_EFFORT="${FASTAPI_CI_SERVICES_BEST_EFFORT:-}"
+WITHOUT=",${FASTAPI_CI_SERVICES_WITHOUT:-},"
+WITHOUT="${WITHOUT// /}"
+UNAVAILABLE=","  # the components best effort could not bring up, comma separated
 
 PG_VERSION=15
 PG_CLUSTER=main
@@ -78,9 +89,49 @@ start_daemon() {
   echo "$!" >"$pidfile"
 }
 
+# left_alone COMPONENT: listed in FASTAPI_CI_SERVICES_WITHOUT (swarm and base-image with docker).
+left_alone() {
+  [[ "$WITHOUT" == *",$1,"* ]] && return 0
+  [[ "$1" == swarm || "$1" == base-image ]] && [[ "$WITHOUT" == *,docker,* ]]
+}
+unavailable() { [[ "$UNAVAILABLE" == *",$1,"* ]]; }
+
+# bring_up COMPONENT FUNCTION: run FUNCTION, which dies if COMPONENT can't be brought up.
+# Under best effort that death is reported and the next component is tried.
+bring_up() {
+  local component="$1" status
+  shift
+  if left_alone "$component"; then
+    say "$component: left alone (FASTAPI_CI_SERVICES_WITHOUT)"
+    return 0
+  fi
+  if [[ -z "$BEST_EFFORT" ]]; then
+    "$@"
+    return 0
+  fi
+  if [[ "$component" == swarm || "$component" == base-image ]] && unavailable docker; then
+    UNAVAILABLE+="$component,"
+    say "$component: unavailable, it needs the Docker engine"
+    return 0
+  fi
+  # A subshell, so that die ends only this component; set -e is re-armed inside it (bash
+  # would switch it off in a function called from a condition).
+  set +e
+  (set -e; "$@")
+  status=$?
+  set -e
+  if ((status != 0)); then
+    UNAVAILABLE+="$component,"
+    say "$component: unavailable; carrying on without it (FASTAPI_CI_SERVICES_BEST_EFFORT)"
+  fi
+}
+
 ensure_packages() {
-  local wanted=(docker.io docker-registry postgresql debootstrap apache2-utils curl ca-certificates
-    util-linux python3-venv shellcheck)
+  local wanted=(curl ca-certificates util-linux python3-venv shellcheck)
+  left_alone docker || wanted+=(docker.io)
+  left_alone base-image || wanted+=(debootstrap)
+  left_alone registry || wanted+=(docker-registry apache2-utils)
+  left_alone postgres || wanted+=(postgresql)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]]; then
@@ -246,34 +297,53 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (S
 
 redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
 
+# down COMPONENT: what the table says instead of a version when best effort went without it.
+down() {
+  if left_alone "$1"; then
+    echo "left alone"
+  elif unavailable "$1"; then
+    echo unavailable
+  else
+    return 1
+  fi
+}
+
 print_table() {
-  local docker_version pg_version registry_version
-  docker_version="$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
-  registry_version="$(docker-registry --version 2>/dev/null | awk '{ print $NF }')"
-  pg_version="$(psql -X "$FASTAPI_CI_DATABASE_URL" -tAc 'show server_version' 2>/dev/null | awk '{ print $1 }')"
+  local docker_version pg_version registry_version swarm base_python
+  docker_version="$(down docker || echo "$("$DOCKER" version --format '{{.Server.Version}}' 2>/dev/null || echo '?') (client $DOCKER)")"
+  swarm="$(down swarm || swarm_state)"
+  # Best effort brings the base image up in a subshell, whose BASE_IMAGE_PYTHON is lost.
+  base_python="$(down base-image || echo "${BASE_IMAGE_PYTHON:-$("$DOCKER" run --rm --network none "$FASTAPI_CI_BASE_IMAGE" python --version 2>&1)}")"
+  registry_version="$(down registry || echo "distribution $(docker-registry --version 2>/dev/null | awk '{ print $NF }')")"
+  pg_version="$(down postgres || psql -X "$FASTAPI_CI_DATABASE_URL" -tAc 'show server_version' 2>/dev/null | awk '{ print $1 }')"
   {
     printf '%-12s %-56s %s\n' component address version
-    printf '%-12s %-56s %s\n' docker unix:///var/run/docker.sock "$docker_version (client $DOCKER)"
-    printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$(swarm_state)"
-    printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$BASE_IMAGE_PYTHON"
-    printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "distribution $registry_version"
+    printf '%-12s %-56s %s\n' docker unix:///var/run/docker.sock "$docker_version"
+    printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$swarm"
+    printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$base_python"
+    printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "$registry_version"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
   } >&2
 }
 
 main() {
+  if [[ -n "$BEST_EFFORT" ]] && ((EUID != 0)); then
+    say "not root: installing and starting nothing; what already runs is what there is"
+    return 0
+  fi
   mkdir -p "$FASTAPI_CI_LOG_DIR" "$FASTAPI_CI_STATE_DIR"
   ((EUID == 0)) || die "run as root (installs packages and starts daemons)"
   # Two CI runs starting at once must not both start dockerd or debootstrap.
   exec 9>"/var/lock/fastapi-ci-services.lock"
   flock -w 900 9 || die "another .ci/services.sh held /var/lock/fastapi-ci-services.lock for 15 minutes"
-  ensure_packages
+  # Under best effort a failed install is not the end: each component then fails, or not, alone.
+  bring_up packages ensure_packages
   ensure_uv
-  ensure_docker
-  ensure_swarm
-  ensure_registry
-  ensure_postgres
-  ensure_base_image
+  bring_up docker ensure_docker
+  bring_up swarm ensure_swarm
+  bring_up registry ensure_registry
+  bring_up postgres ensure_postgres
+  bring_up base-image ensure_base_image
   print_table
 }
 

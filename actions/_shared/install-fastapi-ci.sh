@@ -3,38 +3,95 @@
 # at @v1 runs the code of v1) into a private virtualenv, once per job, with the versions
 # pinned in uv.lock; then put its bin/ on the job's PATH. The caller's Python environment
 # is never touched.
+#
+#   install-fastapi-ci.sh plan      outputs: installed (true|false), cache-dir, cache-key
+#   install-fastapi-ci.sh install   install (unless this job already did), add to PATH
+#
+# Between the two, each action.yml restores `cache-dir` with actions/cache under
+# `cache-key` (the lock's hash, the OS, CPU and Python): uv's wheel cache and uv itself,
+# so a warm job installs from disk in well under a second.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/fastapi-ci-venv"
-stamp="$venv/.installed-from"
+temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
+venv=$temp/fastapi-ci-venv
+cache_dir=$temp/fastapi-ci-cache
+stamp=$venv/.installed-from
+# uv itself, when the runner has none: pinned, so a cached copy matches its key.
+uv_version=0.13.9
 
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$root" ]]; then
-  echo "fastapi-ci is already installed in $venv"
-else
+# What is installed is named by its content, not its path: act copies each action of the
+# same repository to its own directory, GitHub shares one; both must install only once.
+code_id() {
+  (cd "$root" && find pyproject.toml uv.lock scripts -type f -not -name '*.pyc' -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32)
+}
+already_installed() { [[ -f "$stamp" && "$(cat "$stamp")" == "$(code_id)" ]]; }
+
+project_python() {  # the runner's python3, if it is the version .python-version asks or newer
+  local python
   python=$(command -v python3 || command -v python || true)
-  # The package needs the Python of .python-version or newer (actions/setup-python gives it).
   if [[ -z "$python" ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    echo "::error title=fastapi-ci::fastapi-ci needs Python >= 3.11 on PATH (found: ${python:-none}); add actions/setup-python before this step"
+    echo "::error title=fastapi-ci::fastapi-ci needs Python >= 3.11 on PATH (found: ${python:-none}); add actions/setup-python before this step" >&2
     exit 2
   fi
-  "$python" -m venv "$venv"
-  uv=$(command -v uv || true)
-  if [[ -z "$uv" ]]; then
-    # NOTE: uv resolves and installs the locked set in about a second, pip in ~20 s.
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
-    uv="$venv/bin/uv"
-  fi
-  requirements="$venv/requirements.txt"
-  # Hash-checked: every wheel must match the lock, byte for byte.
-  "$uv" export --quiet --frozen --no-dev --no-emit-project \
-    --project "$root" --output-file "$requirements"
-  "$uv" pip install --quiet --python "$venv/bin/python" -r "$requirements"
-  "$uv" pip install --quiet --python "$venv/bin/python" --no-deps "$root"
-  printf '%s' "$root" >"$stamp"
-fi
+  echo "$python"
+}
 
-if [[ -n "${GITHUB_PATH:-}" ]]; then
-  echo "$venv/bin" >>"$GITHUB_PATH"
-fi
-"$venv/bin/fastapi-ci" --version
+set_output() {
+  if [[ -n "${GITHUB_OUTPUT:-}" ]]; then echo "$1" >>"$GITHUB_OUTPUT"; else echo "$1"; fi
+}
+
+plan() {
+  if already_installed; then
+    set_output "installed=true"
+    return
+  fi
+  local python lock_hash python_tag
+  python=$(project_python)
+  lock_hash=$(sha256sum "$root/uv.lock" | cut -c1-16)
+  python_tag=$("$python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
+  set_output "installed=false"
+  set_output "cache-dir=$cache_dir"
+  set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-$python_tag-uv$uv_version-$lock_hash"
+}
+
+install() {
+  if already_installed; then
+    echo "fastapi-ci is already installed in $venv"
+  else
+    local python uv requirements
+    python=$(project_python)
+    uv=$(command -v uv || true)
+    if [[ -z "$uv" ]]; then
+      uv=$cache_dir/uv/bin/uv
+      if [[ ! -x "$uv" ]]; then
+        # NOTE: uv installs the locked set in about a second, pip in ~20 s.
+        "$python" -m pip install --quiet --disable-pip-version-check \
+          --target "$cache_dir/uv" "uv==$uv_version"
+      fi
+    fi
+    export UV_CACHE_DIR=$cache_dir/wheels
+    "$uv" venv --quiet --allow-existing --python "$python" "$venv"
+    requirements=$venv/requirements.txt
+    # Hash-checked: every wheel must match the lock, byte for byte.
+    "$uv" export --quiet --frozen --no-dev --no-emit-project \
+      --project "$root" --output-file "$requirements"
+    "$uv" pip install --quiet --python "$venv/bin/python" -r "$requirements"
+    "$uv" pip install --quiet --python "$venv/bin/python" --no-deps "$root"
+    code_id >"$stamp"
+  fi
+  if [[ -n "${GITHUB_PATH:-}" ]]; then
+    echo "$venv/bin" >>"$GITHUB_PATH"
+  fi
+  "$venv/bin/fastapi-ci" --version
+}
+
+case "${1:-install}" in
+  plan) plan ;;
+  install) install ;;
+  *)
+    echo "usage: install-fastapi-ci.sh plan|install" >&2
+    exit 2
+    ;;
+esac

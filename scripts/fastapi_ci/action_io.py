@@ -4,8 +4,10 @@ An action is declared once (`Action`: a name, a pydantic inputs model, a run fun
 this module does the rest the same way for all of them:
 
 * inputs come from CLI flags, else `FASTAPI_CI_<ACTION>_<INPUT>` (what `action.yml` passes
-  through `env:`), else GitHub's `INPUT_<INPUT>`, else the model's default; all invalid inputs
-  are reported at once, each naming the input, with exit code 2;
+  through `env:`), else the model's default; all invalid inputs are reported at once, each
+  naming the input, with exit code 2. `INPUT_*` variables are ignored on purpose: GitHub
+  gives a composite action's steps none, and act does, so reading them would let a test
+  under act pass for an input that never arrives on GitHub;
 * secrets (`SecretStr` inputs) are masked with `::add-mask::` before anything else is printed;
 * the result goes to `$GITHUB_OUTPUT`, `$GITHUB_STEP_SUMMARY` and workflow-command
   annotations on GitHub, to readable terminal text elsewhere, or to stdout as JSON (`--json`);
@@ -303,15 +305,9 @@ def _parse_env_value(model: type[ActionInputs], name: str, raw: str) -> object:
 
 
 def _env_raw_value(action: Action[Any], name: str, env: Mapping[str, str]) -> str | None:
-    """The first non-empty of `FASTAPI_CI_<ACTION>_<INPUT>` and GitHub's `INPUT_<INPUT>`."""
-    for variable in (
-        action.env_prefix + name.upper(),
-        "INPUT_" + input_name(name).upper(),  # GitHub keeps the hyphens: INPUT_FAIL-ON
-    ):
-        value = env.get(variable, "")
-        if value.strip():
-            return value.strip()
-    return None
+    """`FASTAPI_CI_<ACTION>_<INPUT>`, unless empty (an unset action input arrives as "")."""
+    value = env.get(action.env_prefix + name.upper(), "").strip()
+    return value or None
 
 
 def _is_secret(annotation: Any) -> bool:

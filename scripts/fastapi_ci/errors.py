@@ -33,7 +33,7 @@ class FastapiCiError(Exception):
 
 
 class InputError(FastapiCiError):
-    """An input (flag, `INPUT_*` or `FASTAPI_CI_*` variable, or a file it names) is invalid.
+    """An input (flag or `FASTAPI_CI_*` variable, or a file it names) is invalid.
 
     `input_name` is the kebab-case input name as the user wrote it in `with:` or on the CLI.
     """

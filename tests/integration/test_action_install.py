@@ -2,35 +2,112 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from tests.components import REPO_ROOT
 
 INSTALL = REPO_ROOT / "actions" / "_shared" / "install-fastapi-ci.sh"
+PACKAGE = REPO_ROOT / "scripts" / "fastapi_ci"
+# These run in the checked PROJECT's interpreter, which brings alembic and SQLAlchemy.
+RUN_IN_THE_PROJECT = {"_import_app.py", "_alembic_probe.py", "migration_lock.py"}
 
 
-def install(runner_temp: Path, github_path: Path) -> subprocess.CompletedProcess[str]:
+def install(
+    runner_temp: Path, github_path: Path, mode: str = "install"
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RUNNER_TEMP": str(runner_temp), "GITHUB_PATH": str(github_path)}
+    env.pop("GITHUB_OUTPUT", None)
     return subprocess.run(
-        ["bash", str(INSTALL)], env=env, capture_output=True, text=True, timeout=600, check=False
+        ["bash", str(INSTALL), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
-def test_install_puts_a_working_fastapi_ci_on_the_job_path_once(tmp_path: Path) -> None:
-    github_path = tmp_path / "github_path"
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    runner_temp = tmp_path_factory.mktemp("runner-temp")
+    github_path = runner_temp / "github_path"
     github_path.touch()
-    first = install(tmp_path, github_path)
+    first = install(runner_temp, github_path)
     assert first.returncode == 0, first.stderr
+    return runner_temp, github_path
+
+
+def test_install_puts_a_working_fastapi_ci_on_the_job_path_once(
+    installed: tuple[Path, Path],
+) -> None:
+    runner_temp, github_path = installed
     bin_dir = github_path.read_text().splitlines()[0]
-    assert bin_dir == str(tmp_path / "fastapi-ci-venv" / "bin")
+    assert bin_dir == str(runner_temp / "fastapi-ci-venv" / "bin")
     help_text = subprocess.run(
         [f"{bin_dir}/fastapi-ci", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "schema-guard" in help_text
 
-    # A second action in the same job finds it installed and does not reinstall.
-    second = install(tmp_path, github_path)
+    # A second action in the same job finds it installed, says so in its plan, and does
+    # not reinstall.
+    assert install(runner_temp, github_path, "plan").stdout.strip() == "installed=true"
+    second = install(runner_temp, github_path)
     assert second.returncode == 0, second.stderr
     assert "already installed" in second.stdout
+
+
+def test_plan_keys_the_cache_on_the_lock_and_python(tmp_path: Path) -> None:
+    plan = install(tmp_path, tmp_path / "github_path", "plan")
+    assert plan.returncode == 0, plan.stderr
+    outputs = dict(line.split("=", 1) for line in plan.stdout.splitlines())
+    assert outputs["installed"] == "false"
+    assert outputs["cache-dir"] == str(tmp_path / "fastapi-ci-cache")
+    lock_hash = subprocess.run(
+        ["sha256sum", str(REPO_ROOT / "uv.lock")], capture_output=True, text=True, check=True
+    ).stdout[:16]
+    python_tag = "py{}.{}".format(*sys.version_info[:2])
+    assert outputs["cache-key"].endswith(f"-{python_tag}-uv0.13.9-{lock_hash}")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of every module a file imports, lazy imports inside functions too."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_module_the_package_imports_is_in_the_installed_set(
+    installed: tuple[Path, Path],
+) -> None:
+    # The tests run in the dev environment, where a dev-only dependency (httpx, once) hides
+    # a missing runtime one; the action's own venv has only what the lock says to install.
+    runner_temp, _ = installed
+    wanted = sorted(
+        set().union(
+            *(
+                imported_modules(source)
+                for source in PACKAGE.rglob("*.py")
+                if source.name not in RUN_IN_THE_PROJECT
+            )
+        )
+        - {"fastapi_ci", "__future__"}
+    )
+    python = runner_temp / "fastapi-ci-venv" / "bin" / "python"
+    probe = (
+        "import importlib.util, sys\n"
+        "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    )
+    missing = subprocess.run(
+        [str(python), "-c", probe, *wanted], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert missing == []
