@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
+from tests.swarm import Versions, ensure_swarm, push_versions
 
 
 @pytest.fixture(scope="session")
@@ -158,3 +160,45 @@ def moto_server() -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def example_image(docker_cli: list[str], base_image: str) -> Iterator[str]:
+    """The example service's image, built on the local engine from the stand-in base."""
+    tag = f"fastapi-ci-example:test-{uuid.uuid4().hex[:8]}"
+    build = subprocess.run(
+        [
+            *docker_cli,
+            "build",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+            "-t",
+            tag,
+            str(EXAMPLE_SERVICE),
+        ],
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert build.returncode == 0, f"docker build failed:\n{build.stderr[-4000:]}"
+    yield tag
+    subprocess.run([*docker_cli, "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_cli: list[str]) -> list[str]:
+    """The local engine as a Swarm manager."""
+    ensure_swarm(docker_cli)
+    return docker_cli
+
+
+@pytest.fixture(scope="session")
+def versions(swarm: list[str], example_image: str, registry: Registry) -> Iterator[Versions]:
+    pushed = push_versions(swarm, example_image, registry)
+    yield pushed
+    subprocess.run(
+        [*swarm, "image", "rm", "-f", pushed.v1, pushed.v2], capture_output=True, check=False
+    )
+    shutil.rmtree(pushed.docker_config, ignore_errors=True)  # it holds the registry login

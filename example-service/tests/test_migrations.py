@@ -15,6 +15,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, pool, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.models import Base
@@ -30,11 +31,12 @@ def fresh_url(make_database: MakeDatabase) -> str:
     return make_database()
 
 
-def on_database(url: str, work: Callable[[Connection], T]) -> T:
-    """Run ``work`` on a connection to ``url``, in one committed transaction."""
+def on_database(url: str, work: Callable[[Connection], T], *, autocommit: bool = False) -> T:
+    """Run ``work`` on a connection to ``url``, in one committed transaction (or autocommit)."""
 
     async def run() -> T:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+        engine = create_async_engine(url, poolclass=pool.NullPool, **options)
         try:
             async with engine.begin() as connection:
                 return await connection.run_sync(work)
@@ -94,15 +96,81 @@ def test_rows_written_by_the_previous_release_survive_0002_and_its_downgrade(
     assert on_database(fresh_url, select("name")) == [("old",), ("n-1",)]
 
 
+def index_state(url: str, name: str) -> tuple[bool, bool]:
+    """(exists, valid) of index ``name``: PostgreSQL's ``indisvalid``; SQLite's are valid."""
+
+    def look(connection: Connection) -> tuple[bool, bool]:
+        if connection.dialect.name != "postgresql":
+            found = name in {ix["name"] for ix in inspect(connection).get_indexes("items")}
+            return found, found
+        sql = text(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = :name"
+        )
+        valid = connection.execute(sql, {"name": name}).scalar()
+        return valid is not None, bool(valid)
+
+    return on_database(url, look)
+
+
+def test_0003_builds_a_valid_index_and_its_downgrade_drops_it(fresh_url: str) -> None:
+    alembic(fresh_url, "upgrade", "0002")
+    assert index_state(fresh_url, "ix_items_created_at") == (False, False)
+
+    alembic(fresh_url, "upgrade", "0003")
+    assert index_state(fresh_url, "ix_items_created_at") == (True, True)
+
+    alembic(fresh_url, "downgrade", "0002")
+    assert index_state(fresh_url, "ix_items_created_at") == (False, False)
+    assert index_state(fresh_url, "ix_items_name") == (True, True)
+
+
+def test_0003_rebuilds_an_index_left_invalid_by_an_interrupted_build(fresh_url: str) -> None:
+    if not fresh_url.startswith("postgresql"):
+        pytest.skip("only PostgreSQL builds indexes CONCURRENTLY (and can leave them INVALID)")
+    alembic(fresh_url, "upgrade", "0002")
+    # A CREATE INDEX CONCURRENTLY that fails half-way leaves its index behind, INVALID.
+    on_database(
+        fresh_url,
+        lambda c: c.execute(
+            text(
+                "INSERT INTO items (name, price, created_at) VALUES "
+                "('a', 1, '2026-01-01T00:00:00Z'), ('b', 2, '2026-01-01T00:00:00Z')"
+            )
+        ),
+    )
+    with pytest.raises(DBAPIError, match="could not create unique index"):
+        on_database(
+            fresh_url,
+            lambda c: c.execute(
+                text("CREATE UNIQUE INDEX CONCURRENTLY ix_items_created_at ON items (created_at)")
+            ),
+            autocommit=True,
+        )
+    assert index_state(fresh_url, "ix_items_created_at") == (True, False)
+
+    alembic(fresh_url, "upgrade", "0003")
+
+    assert index_state(fresh_url, "ix_items_created_at") == (True, True)
+
+
 @pytest.mark.parametrize(
-    ("url", "create_table"),
+    ("url", "create_table", "create_index"),
     [
-        ("postgresql://u:p@db.invalid/app", "id SERIAL NOT NULL"),
-        ("sqlite:///app.db", "id INTEGER NOT NULL"),
+        (
+            "postgresql://u:p@db.invalid/app",
+            "id SERIAL NOT NULL",
+            "CREATE INDEX CONCURRENTLY ix_items_created_at ON items (created_at)",
+        ),
+        (
+            "sqlite:///app.db",
+            "id INTEGER NOT NULL",
+            "CREATE INDEX ix_items_created_at ON items (created_at)",
+        ),
     ],
 )
 def test_offline_mode_prints_sql_without_connecting(
-    monkeypatch: pytest.MonkeyPatch, url: str, create_table: str
+    monkeypatch: pytest.MonkeyPatch, url: str, create_table: str, create_index: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
     output = io.StringIO()
@@ -115,7 +183,8 @@ def test_offline_mode_prints_sql_without_connecting(
     assert "CREATE TABLE items" in sql
     assert create_table in sql
     assert "CREATE INDEX ix_items_name ON items (name)" in sql
-    assert "UPDATE alembic_version SET version_num='0002'" in sql
+    assert create_index in sql
+    assert "UPDATE alembic_version SET version_num='0003'" in sql
 
 
 def test_bad_database_url_is_a_command_error_naming_it() -> None:

@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,28 +157,3 @@ def start_service(example_python: Path) -> Iterator[Callable[[str], RunningServi
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-@pytest.fixture(scope="session")
-def example_image(docker_cli: list[str], base_image: str) -> Iterator[str]:
-    """The example service's image, built on the local engine from the stand-in base."""
-    tag = f"fastapi-ci-example:test-{uuid.uuid4().hex[:8]}"
-    build = subprocess.run(
-        [
-            *docker_cli,
-            "build",
-            "--build-arg",
-            f"BASE_IMAGE={base_image}",
-            "-t",
-            tag,
-            str(EXAMPLE_SERVICE),
-        ],
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert build.returncode == 0, f"docker build failed:\n{build.stderr[-4000:]}"
-    yield tag
-    subprocess.run([*docker_cli, "image", "rm", "-f", tag], capture_output=True, check=False)

@@ -3,7 +3,9 @@
 The fixture project's revisions INSERT a row into `migration_runs` each time they are
 applied, so "exactly once" is counted, not inferred; 0002 builds an index CONCURRENTLY
 (the case that deadlocks waiters holding a transaction); 0003 can be made slow, so a test
-can kill the leader in the middle of it.
+can kill the leader in the middle of it. The example image's revisions write no such rows:
+there an event trigger records every DDL command the runs execute (its 0003 also builds an
+index CONCURRENTLY).
 """
 
 from __future__ import annotations
@@ -87,6 +89,40 @@ def invalid_indexes(url: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+def index_validity(url: str, name: str) -> list[bool]:
+    """`pg_index.indisvalid` of every index called `name` (none: [])."""
+    sql = (
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname = %s"
+    )
+    with psycopg.connect(url, autocommit=True) as connection:
+        return [bool(row[0]) for row in connection.execute(sql, (name,)).fetchall()]
+
+
+def record_ddl(url: str) -> None:
+    """Log every DDL command run in the database from now on into `ddl_log`."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            """
+            CREATE TABLE ddl_log (command_tag text, object_identity text);
+            CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            DECLARE command record;
+            BEGIN
+              FOR command IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+                INSERT INTO public.ddl_log VALUES (command.command_tag, command.object_identity);
+              END LOOP;
+            END $$;
+            CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION log_ddl();
+            """
+        )
+
+
+def ddl_counts(url: str) -> dict[tuple[str, str], int]:
+    """How many times each (command, object) of `record_ddl` ran."""
+    rows = query(url, "SELECT command_tag, object_identity, count(*) FROM ddl_log GROUP BY 1, 2")
+    return {(str(tag), str(identity)): int(count) for tag, identity, count in rows}
+
+
 def assert_applied_exactly_once(runs: list[Run], revisions: list[str]) -> None:
     """Every run passed; one applied everything, the others found the database at head."""
     failures = [run.stderr[-2000:] for run in runs if run.returncode != 0]
@@ -118,15 +154,23 @@ def test_concurrent_local_runs_apply_each_revision_exactly_once(
 def test_concurrent_docker_runs_of_the_example_image_apply_each_revision_once(
     fresh_database: str, example_image: str, count: int
 ) -> None:
+    record_ddl(fresh_database)
     args = ["--runner", "docker", "--image", example_image, "--database-url", fresh_database]
     started = time.monotonic()
     runs = run_concurrently(count, args, {})
     elapsed = time.monotonic() - started
 
-    # A second application of 0001 would fail on CREATE TABLE items: every run passing,
-    # with exactly one applying anything, is the proof.
-    assert_applied_exactly_once(runs, ["0001", "0002"])
-    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert_applied_exactly_once(runs, ["0001", "0002", "0003"])
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("0003",)]
+    # What each revision does to the schema happened once: 0001 creates items, 0002 adds
+    # a column and ix_items_name, 0003 builds ix_items_created_at CONCURRENTLY.
+    ddl = ddl_counts(fresh_database)
+    assert ddl[("CREATE TABLE", "public.items")] == 1
+    assert ddl[("ALTER TABLE", "public.items")] == 1
+    assert ddl[("CREATE INDEX", "public.ix_items_name")] == 1
+    assert ddl[("CREATE INDEX", "public.ix_items_created_at")] == 1
+    assert all(times == 1 for times in ddl.values()), ddl
+    assert index_validity(fresh_database, "ix_items_created_at") == [True]
     assert invalid_indexes(fresh_database) == []
     print(f"\n{count} concurrent docker migrate-once runs: {elapsed:.1f}s")
 

@@ -7,7 +7,9 @@ top of the fixture project's history (`--since 0003`, as in a pull request addin
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -157,17 +159,53 @@ def test_every_revision_of_the_example_service_is_n_minus_1_safe(example_python:
     found, report = lint(EXAMPLE_SERVICE, since="", python=str(example_python), drift_check=True)
 
     assert found == []
-    assert report.heads == ["0002"]  # type: ignore[attr-defined]
+    assert report.heads == ["0003"]  # type: ignore[attr-defined]
 
 
-def test_an_unknown_since_revision_fails_with_alembic_reason(tmp_path: Path) -> None:
-    console = Console(env={}, stdout=io.StringIO(), stderr=io.StringIO())
+def test_an_unknown_since_revision_is_bad_input_naming_since(tmp_path: Path) -> None:
+    console = Console(env={"GITHUB_ACTIONS": "true"}, stdout=io.StringIO(), stderr=io.StringIO())
 
     code = execute(
         MIGRATION_LINT,
-        {"alembic_dir": str(project_with(tmp_path)), "since": "nope", "python": sys.executable},
+        {
+            "alembic_dir": str(project_with(tmp_path)),
+            "since": "nosuchrev",
+            "python": sys.executable,
+        },
         console,
     )
 
-    assert code == 1
-    assert "alembic could not render the revisions to SQL" in console.stderr.getvalue()  # type: ignore[attr-defined]
+    assert code == 2
+    output = console.stdout.getvalue() + console.stderr.getvalue()  # type: ignore[attr-defined]
+    errors = [line for line in output.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert "input 'since': 'nosuchrev' is not a revision of" in errors[0]
+    assert "Can't locate revision identified by 'nosuchrev'" in errors[0]
+    assert "Traceback" not in output
+
+
+def test_the_cli_exits_2_on_an_unknown_since_revision(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastapi_ci",
+            "migration-lint",
+            "--alembic-dir",
+            str(project_with(tmp_path)),
+            "--since",
+            "nosuchrev",
+            "--python",
+            sys.executable,
+        ],
+        env={**os.environ, "GITHUB_ACTIONS": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [line for line in done.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1, done.stdout
+    assert errors[0].startswith("::error title=migration-lint::input 'since': 'nosuchrev'")

@@ -11,12 +11,8 @@ import contextlib
 import io
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,165 +21,16 @@ import pytest
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
-from tests.components import Postgres, Registry, component_missing, free_port
+from tests.components import Postgres, Registry
+from tests.swarm import (
+    SwarmService,
+    Versions,
+    create_service,
+    remove_service,
+    serving_image,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
-
-# Short enough for CI, long enough for gunicorn to drain: the grace period must exceed it.
-GRACEFUL_SECONDS = 3
-
-
-@dataclass(frozen=True)
-class Versions:
-    """v1 and v2 of the example image in the local registry, and a login for it."""
-
-    v1: str
-    v2: str
-    docker_config: str
-
-
-@dataclass(frozen=True)
-class SwarmService:
-    """A service of the example image on the host network, at 127.0.0.1:port."""
-
-    name: str
-    port: int
-    versions: Versions
-    registry: Registry
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def action_args(self) -> list[str]:
-        return [
-            "--service",
-            self.name,
-            "--registry-username",
-            self.registry.username,
-            "--registry-password",
-            self.registry.password,
-        ]
-
-
-def ensure_swarm(docker: list[str]) -> None:
-    """Initialise Swarm on the engine when it is inactive; left initialised for other runs."""
-    state = subprocess.run(
-        [*docker, "info", "--format", "{{.Swarm.LocalNodeState}}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    ).stdout.strip()
-    if state == "active":
-        return
-    init = subprocess.run(
-        [*docker, "swarm", "init", "--advertise-addr", "127.0.0.1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if init.returncode != 0:
-        component_missing("Docker Swarm", init.stderr.strip() or f"node state {state!r}")
-
-
-def push_versions(docker: list[str], example_image: str, registry: Registry) -> Versions:
-    """Push the example image as v1 and a relabelled rebuild as v2 (a different digest)."""
-    config = tempfile.mkdtemp(prefix="fastapi-ci-docker-config-")
-    env = {**os.environ, "DOCKER_CONFIG": config, "DOCKER_BUILDKIT": "1"}
-    subprocess.run(
-        [*docker, "login", registry.host, "-u", registry.username, "--password-stdin"],
-        input=registry.password,
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    repo = f"{registry.host}/fastapi-ci-rollout-test"
-    suffix = uuid.uuid4().hex[:8]
-    v1, v2 = f"{repo}:v1-{suffix}", f"{repo}:v2-{suffix}"
-    subprocess.run([*docker, "tag", example_image, v1], check=True, env=env, timeout=60)
-    subprocess.run(
-        [*docker, "build", "-t", v2, "-"],
-        input=f"FROM {example_image}\nLABEL fastapi-ci.test.version=v2-{suffix}\n",
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    for tag in (v1, v2):
-        subprocess.run(
-            [*docker, "push", tag], env=env, check=True, capture_output=True, timeout=300
-        )
-    return Versions(v1=v1, v2=v2, docker_config=config)
-
-
-def create_service(
-    docker: list[str], versions: Versions, registry: Registry, database_url: str
-) -> SwarmService:
-    """`docker service create` v1 and wait until it answers ready."""
-    service = SwarmService(
-        name=f"fastapi-ci-rollout-{uuid.uuid4().hex[:8]}",
-        port=free_port(),
-        versions=versions,
-        registry=registry,
-    )
-    subprocess.run(
-        [
-            *docker,
-            "service",
-            "create",
-            "--quiet",
-            "--detach",
-            "--with-registry-auth",
-            "--name",
-            service.name,
-            "--network",
-            "host",
-            "--replicas",
-            "1",
-            "--update-order",
-            "start-first",
-            "--update-monitor",
-            "1s",
-            "--stop-grace-period",
-            f"{GRACEFUL_SECONDS + 2}s",
-            # The image checks /health/live every 10 s; Swarm waits for "healthy" before it
-            # stops the old task, so a short interval keeps each update to seconds.
-            "--health-interval",
-            "1s",
-            "--health-start-period",
-            "20s",
-            "--env",
-            f"PORT={service.port}",
-            "--env",
-            f"DATABASE_URL={database_url}",
-            "--env",
-            "WEB_CONCURRENCY=1",
-            "--env",
-            f"GRACEFUL_TIMEOUT_SECONDS={GRACEFUL_SECONDS}",
-            versions.v1,
-        ],
-        env={**os.environ, "DOCKER_CONFIG": versions.docker_config},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(service.url + "/health/ready", timeout=2).status_code == 200:
-                return service
-        time.sleep(0.3)
-    remove_service(docker, service.name)
-    raise AssertionError(f"v1 of {service.name} never became ready on {service.url}")
-
-
-def remove_service(docker: list[str], name: str) -> None:
-    subprocess.run([*docker, "service", "rm", name], capture_output=True, timeout=60, check=False)
 
 
 def run_action(args: list[str]) -> tuple[int, dict[str, object]]:
@@ -258,23 +105,6 @@ def request_loop(url: str) -> Iterator[RequestLoop]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def swarm(docker_cli: list[str]) -> list[str]:
-    """The local engine as a Swarm manager."""
-    ensure_swarm(docker_cli)
-    return docker_cli
-
-
-@pytest.fixture(scope="session")
-def versions(swarm: list[str], example_image: str, registry: Registry) -> Iterator[Versions]:
-    pushed = push_versions(swarm, example_image, registry)
-    yield pushed
-    subprocess.run(
-        [*swarm, "image", "rm", "-f", pushed.v1, pushed.v2], capture_output=True, check=False
-    )
-    shutil.rmtree(pushed.docker_config, ignore_errors=True)  # it holds the registry login
-
-
 @pytest.fixture
 def service(
     swarm: list[str], versions: Versions, registry: Registry, postgres: Postgres
@@ -282,23 +112,6 @@ def service(
     created = create_service(swarm, versions, registry, postgres.url)
     yield created
     remove_service(swarm, created.name)
-
-
-def serving_image(docker: list[str], name: str) -> str:
-    return subprocess.run(
-        [
-            *docker,
-            "service",
-            "inspect",
-            name,
-            "--format",
-            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout.strip()
 
 
 def test_healthy_v2_rolls_out_with_no_failed_request(

@@ -43,16 +43,21 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    """Run the migrations on ``connection`` in one transaction, one migrator at a time."""
+    """Run the migrations on ``connection``: a transaction per revision, one migrator at a time."""
     # Concurrent callers (a retried job, replicas started together) wait for the lock
     # holder here, then find the database at head; see migration_lock.py for why it polls.
     try:
         with migration_lock(connection):
             # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+            # One transaction per revision: a revision's autocommit_block (CREATE INDEX
+            # CONCURRENTLY) commits what ran before it, so each revision commits with its
+            # own stamp, and a waiter taking over from a killed leader resumes after the
+            # last finished revision instead of repeating committed work.
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
                 render_as_batch=settings.is_sqlite,
+                transaction_per_migration=True,
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -35,6 +35,9 @@ from fastapi_ci.project_python import find_project_python
 
 _PROBE_SCRIPT = Path(__file__).with_name("_alembic_probe.py")
 PROBE_TIMEOUT_SECONDS = 300
+# `_alembic_probe.EXIT_UNKNOWN_SINCE` (the probe runs in the project's interpreter, and
+# imports alembic: it is not imported here).
+PROBE_EXIT_UNKNOWN_SINCE = 4
 SQUAWK_TIMEOUT_SECONDS = 120
 # Rendering never connects; the URL only picks the PostgreSQL dialect squawk understands.
 DEFAULT_RENDER_URL = "postgresql://migration-lint@localhost/migration-lint"
@@ -176,12 +179,18 @@ def run_probe(
                 if line.strip() and not line.startswith("(Background on this error")
             ]
             reason = lines[-1] if lines else "no output"
+            if completed.returncode == PROBE_EXIT_UNKNOWN_SINCE:
+                raise InputError(
+                    "since",
+                    f"{since!r} is not a revision of {project / config} (alembic: {reason})",
+                    fix="give the revision the running release is at (`alembic current`, or "
+                    "`alembic history`), or leave `since` empty to lint every revision",
+                )
             what = "render the revisions to SQL" if mode == "render" else "run alembic check"
             raise CheckFailed(
                 f"alembic could not {what}: {reason}",
                 why=completed.stderr[-3000:],
-                fix="run the same alembic command locally; for `since`, give a revision id "
-                "that exists",
+                fix="run the same alembic command locally",
             )
         result: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
         return result

@@ -1,26 +1,29 @@
-"""The kubernetes runner against a fake cluster that models Job status faithfully."""
+"""The kubernetes runner against a fake cluster that models Job status and pod logs faithfully."""
 
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from fastapi_ci.action_io import Console
+from fastapi_ci.action_io import Console, execute
 from fastapi_ci.errors import InputError
-from fastapi_ci.migrate_once.runners import MigrationJob
+from fastapi_ci.migrate_once import MIGRATE_ONCE
+from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
 from fastapi_ci.migrate_once.runners.kubernetes import KubernetesApis, KubernetesRunner
 from tests.unit.migrate_once.fake_kubernetes import (
     FakeCluster,
+    Output,
+    Pause,
     deployment,
     failed,
     running,
     succeeded,
-    terminated_pod,
-    waiting_pod,
 )
 
 MIGRATION_LOG = (
@@ -41,28 +44,42 @@ def runner_for(cluster: FakeCluster, **options: object) -> KubernetesRunner:
     return KubernetesRunner(apis=apis, namespace="shop", poll_seconds=0.01, **options)  # type: ignore[arg-type]
 
 
-def console() -> Console:
-    return Console(env={}, stdout=io.StringIO(), stderr=io.StringIO())
+def console(env: dict[str, str] | None = None) -> Console:
+    return Console(env=env or {}, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def printed(where: Console) -> str:
+    return where.stdout.getvalue()  # type: ignore[attr-defined, no-any-return]
+
+
+def run_bounded(runner: KubernetesRunner, job: MigrationJob, seconds: float) -> RunOutcome:
+    """`runner.run`, failing the test (instead of hanging it) if it takes over `seconds`."""
+    outcome: list[RunOutcome] = []
+    thread = threading.Thread(target=lambda: outcome.append(runner.run(job, console())))
+    thread.daemon = True
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the runner was still running after {seconds}s"
+    return outcome[0]
 
 
 def test_a_complete_job_succeeds_with_the_pod_log_and_is_deleted() -> None:
-    cluster = FakeCluster(
-        statuses=[running(), succeeded()],
-        pod=lambda name: terminated_pod(name, 0, "Completed"),
-        log=MIGRATION_LOG,
-    )
+    cluster = FakeCluster(statuses=[running(), succeeded()], log=MIGRATION_LOG)
+    shown = console()
 
-    outcome = runner_for(cluster).run(JOB, console())
+    outcome = runner_for(cluster).run(JOB, shown)
 
     assert outcome.succeeded
     assert outcome.logs == MIGRATION_LOG
+    for line in MIGRATION_LOG.splitlines():
+        assert printed(shown).count(line) == 1
     (name,) = cluster.jobs
     assert cluster.deleted == [(name, "Background")]
     assert outcome.details["job_condition"] == "Complete"
 
 
 def test_the_job_runs_once_with_a_deadline_a_ttl_and_the_new_image() -> None:
-    cluster = FakeCluster(statuses=[succeeded()], pod=lambda n: terminated_pod(n, 0, "Completed"))
+    cluster = FakeCluster(statuses=[succeeded()])
 
     runner_for(cluster).run(JOB, console())
 
@@ -80,9 +97,7 @@ def test_the_job_runs_once_with_a_deadline_a_ttl_and_the_new_image() -> None:
 def test_a_failed_job_fails_with_its_reason_exit_code_and_log() -> None:
     log = "sqlalchemy.exc.ProgrammingError: (psycopg.errors.UndefinedTable) no\n"
     cluster = FakeCluster(
-        statuses=[running(), failed("BackoffLimitExceeded")],
-        pod=lambda name: terminated_pod(name, 1, "Error"),
-        log=log,
+        statuses=[running(), failed("BackoffLimitExceeded")], exit_code=1, log=log
     )
 
     outcome = runner_for(cluster).run(JOB, console())
@@ -99,7 +114,7 @@ def test_a_failed_job_fails_with_its_reason_exit_code_and_log() -> None:
 def test_a_job_past_its_deadline_fails_as_deadline_exceeded() -> None:
     cluster = FakeCluster(
         statuses=[running(), failed("DeadlineExceeded")],
-        pod=lambda name: terminated_pod(name, 137, "Error"),
+        exit_code=137,
         log="still migrating...\n",
     )
 
@@ -109,26 +124,168 @@ def test_a_job_past_its_deadline_fails_as_deadline_exceeded() -> None:
 
 
 def test_a_job_that_never_finishes_times_out_says_why_and_is_deleted() -> None:
-    cluster = FakeCluster(
-        statuses=[],
-        pod=lambda name: waiting_pod(name, "ImagePullBackOff", "Back-off pulling image"),
-    )
+    cluster = FakeCluster(statuses=[], unschedulable="0/3 nodes are available: 3 Insufficient cpu.")
     job = MigrationJob(command=["alembic"], env={}, timeout_seconds=0.3, image="x:1")
 
-    outcome = runner_for(cluster, deadline_grace_seconds=0).run(job, console())
+    outcome = run_bounded(runner_for(cluster, deadline_grace_seconds=0), job, seconds=10)
 
     assert outcome.exit_code is None
-    assert outcome.failure == "timed out after 0s (pod: ImagePullBackOff: Back-off pulling image)"
+    assert outcome.failure == (
+        "timed out after 0s (pod: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.)"
+    )
     assert "no log from pod" in outcome.logs
     assert cluster.deleted
 
 
+def test_a_job_whose_pod_is_never_created_times_out_saying_so() -> None:
+    cluster = FakeCluster(statuses=[], creates_pod=False)
+    job = MigrationJob(command=["alembic"], env={}, timeout_seconds=0.3, image="x:1")
+
+    outcome = run_bounded(runner_for(cluster, deadline_grace_seconds=0), job, seconds=10)
+
+    assert outcome.failure == "timed out after 0s (pod: no pod was created)"
+    assert outcome.logs == ""
+    assert cluster.deleted
+
+
+def test_a_pod_stuck_pulling_its_image_fails_at_once_without_hanging() -> None:
+    cluster = FakeCluster(
+        statuses=[],
+        stuck=("ImagePullBackOff", 'Back-off pulling image "registry.example/orders:2.0"'),
+    )
+    started = time.monotonic()
+
+    # An hour's timeout: only giving up on the stuck pod ends this run in time.
+    job = MigrationJob(command=["alembic"], env={}, timeout_seconds=3600, image="x:1")
+    outcome = run_bounded(runner_for(cluster), job, seconds=10)
+
+    assert time.monotonic() - started < 10
+    assert outcome.exit_code is None
+    assert not outcome.succeeded
+    assert outcome.failure.startswith("the migration pod cannot start: pod ")
+    assert outcome.failure.endswith(
+        ': ImagePullBackOff: Back-off pulling image "registry.example/orders:2.0"'
+    )
+    assert "no log from pod" in outcome.logs
+    assert "read_namespaced_pod_log follow" not in cluster.calls  # no log to follow
+    assert cluster.deleted
+
+
+def test_the_log_is_streamed_while_the_job_is_still_active() -> None:
+    shown = console()
+    more = "INFO  [alembic.runtime.migration] Running upgrade 0002 -> 0003, index (café ✓)\n"
+    cluster = FakeCluster(
+        statuses=[
+            running(),
+            # The controller reports nothing more until the runner has printed what the
+            # container wrote: a runner reading the log only after the Job ends never does.
+            Pause(lambda: "Running upgrade 0001 -> 0002" in printed(shown), "the first lines"),
+            running(),
+            Output(more),
+            Pause(lambda: "0002 -> 0003, index (café ✓)" in printed(shown), "a later line"),
+            succeeded(),
+        ],
+        log=MIGRATION_LOG,
+        chunk_size=7,  # lines (and the two-byte é, three-byte ✓) split across chunks
+    )
+
+    outcome = runner_for(cluster).run(JOB, shown)
+
+    assert outcome.succeeded
+    assert outcome.logs == MIGRATION_LOG + more
+    for line in (MIGRATION_LOG + more).splitlines():
+        assert printed(shown).count(line) == 1, line
+    assert "read_namespaced_pod_log follow" in cluster.calls
+
+
+def test_a_failed_job_shows_its_streamed_log_and_the_step_exits_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log = (
+        "INFO  [alembic.runtime.migration] Running upgrade 0001 -> 0002, add a column\n"
+        "Traceback (most recent call last):\n"
+        'sqlalchemy.exc.ProgrammingError: (psycopg.errors.UndefinedTable) relation "x" does '
+        "not exist\n"
+    )
+    shown = console({"GITHUB_ACTIONS": "true"})
+    cluster = FakeCluster(
+        statuses=[
+            running(),
+            Pause(lambda: "UndefinedTable" in printed(shown), "the error printed"),
+            failed("BackoffLimitExceeded"),
+        ],
+        exit_code=1,
+        log=log,
+    )
+    monkeypatch.setattr(
+        KubernetesRunner, "from_kubeconfig", classmethod(lambda cls, **_: runner_for(cluster))
+    )
+
+    code = execute(MIGRATE_ONCE, {"runner": "kubernetes", "image": "x:1"}, shown)
+
+    assert code == 1
+    output = printed(shown)
+    group = output[output.index("::group::") : output.index("::endgroup::")]
+    for line in log.splitlines():
+        assert line in group
+    errors = [line for line in output.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1
+    assert "migration failed (job failed: BackoffLimitExceeded" in errors[0]
+    assert 'relation "x" does not exist' in errors[0]
+    assert cluster.deleted
+
+
+def test_a_stream_that_never_ends_is_given_up_and_the_log_read_whole() -> None:
+    cluster = FakeCluster(
+        statuses=[
+            running(),
+            Output("INFO  [alembic] Running upgrade 0002 -> 0003, late line\n"),
+            succeeded(),
+        ],
+        log=MIGRATION_LOG,
+        stream_hangs=True,
+    )
+
+    outcome = run_bounded(runner_for(cluster, log_drain_seconds=0.2), JOB, seconds=10)
+
+    assert outcome.succeeded
+    assert outcome.logs.endswith("Running upgrade 0002 -> 0003, late line\n")
+    assert outcome.logs.startswith(MIGRATION_LOG)
+
+
+def test_a_broken_stream_is_completed_from_the_whole_log_each_line_shown_once() -> None:
+    shown = console()
+    cluster = FakeCluster(
+        statuses=[
+            running(),
+            Pause(lambda: "Running upgrade 0001" in printed(shown), "the first lines"),
+            Output("INFO  [alembic] Running upgrade 0002 -> 0003, after the break\n"),
+            succeeded(),
+        ],
+        log=MIGRATION_LOG,
+    )
+    original = cluster._write
+
+    def write_then_break(text: str) -> None:  # the API server drops the connection
+        for stream in cluster.streams:
+            stream.open = False
+            stream.server.close()
+        original(text)
+
+    cluster._write = write_then_break  # type: ignore[method-assign]
+
+    outcome = runner_for(cluster).run(JOB, shown)
+
+    assert outcome.succeeded
+    assert outcome.logs.endswith("after the break\n")
+    for line in outcome.logs.splitlines():
+        assert printed(shown).count(line) == 1, line
+    assert "log stream of job" in printed(shown)
+
+
 def test_a_watch_that_ends_early_is_resumed_until_the_job_finishes() -> None:
     cluster = FakeCluster(
-        statuses=[running(), running(), succeeded()],
-        pod=lambda name: terminated_pod(name, 0, "Completed"),
-        log=MIGRATION_LOG,
-        watch_stops_after=1,
+        statuses=[running(), running(), succeeded()], log=MIGRATION_LOG, watch_stops_after=1
     )
 
     outcome = runner_for(cluster).run(JOB, console())
@@ -146,12 +303,7 @@ def test_a_watch_that_ends_early_is_resumed_until_the_job_finishes() -> None:
     ids=["connection-reset", "gone"],
 )
 def test_a_watch_broken_by_an_error_is_resumed_not_taken_for_a_failure(error: Exception) -> None:
-    cluster = FakeCluster(
-        statuses=[running(), succeeded()],
-        pod=lambda name: terminated_pod(name, 0, "Completed"),
-        log=MIGRATION_LOG,
-        watch_error=error,
-    )
+    cluster = FakeCluster(statuses=[running(), succeeded()], log=MIGRATION_LOG, watch_error=error)
 
     outcome = runner_for(cluster).run(JOB, console())
 
@@ -174,11 +326,7 @@ def test_env_and_secrets_come_from_the_deployment_and_the_job_env_wins() -> None
         ],
         env_from=[client.V1EnvFromSource(config_map_ref=client.V1ConfigMapEnvSource(name="cfg"))],
     )
-    cluster = FakeCluster(
-        statuses=[succeeded()],
-        pod=lambda n: terminated_pod(n, 0, "Completed"),
-        deployments={"orders": deployment("orders", app)},
-    )
+    cluster = FakeCluster(statuses=[succeeded()], deployments={"orders": deployment("orders", app)})
 
     runner_for(cluster, deployment="orders", container="app").run(JOB, console())
 
@@ -205,7 +353,6 @@ def test_a_missing_container_in_the_deployment_is_bad_input() -> None:
 def test_a_transient_api_error_is_retried() -> None:
     cluster = FakeCluster(
         statuses=[succeeded()],
-        pod=lambda n: terminated_pod(n, 0, "Completed"),
         create_failures=[ApiException(status=503, reason="Service Unavailable")],
     )
 

@@ -1,0 +1,160 @@
+"""`deploy.yml` with target swarm, called from a service repository, under act.
+
+The Swarm service already runs v1 (the first deploy of a service is the platform's job);
+the workflow gates, builds and pushes the caller's code to the local registry, migrates the
+PostgreSQL database once with the new image, rolls it out and waits until it is stable and
+ready, or rolls it back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.components import Registry
+from tests.e2e.conftest import CallerRepository, RunAct
+from tests.swarm import SwarmService, Versions, create_service, remove_service, serving_image
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
+
+
+def caller_workflow(service: SwarmService, registry: Registry, base_image: str) -> str:
+    return f"""\
+on: push
+jobs:
+  ship:
+    uses: fastapi-ci/fastapi-ci/.github/workflows/deploy.yml@main
+    with:
+      target: swarm
+      app: app.main:app
+      image: {registry.host}/fastapi-ci-e2e/{service.name}
+      service: {service.name}
+      service-url: {service.url}
+      environment: e2e
+      build-args: BASE_IMAGE={base_image}
+      registry-username: {registry.username}
+      install-command: >-
+        uv venv --quiet --python python3 .venv
+        && uv pip sync --quiet --python .venv/bin/python requirements-dev.txt
+      timeout: 240
+    secrets:
+      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
+      database-url: ${{{{ secrets.DATABASE_URL }}}}
+  report:
+    needs: ship
+    runs-on: ubuntu-latest
+    steps:
+      - env:
+          DEPLOYED: ${{{{ needs.ship.outputs.deployed }}}}
+          IMAGE: ${{{{ needs.ship.outputs.image }}}}
+        run: echo "outputs deployed=$DEPLOYED image=$IMAGE"
+"""
+
+
+@pytest.fixture
+def service_v1(
+    swarm: list[str], versions: Versions, registry: Registry, fresh_database: str
+) -> Iterator[SwarmService]:
+    created = create_service(swarm, versions, registry, fresh_database)
+    yield created
+    remove_service(swarm, created.name)
+
+
+def head_revision(database_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(database_url) as connection:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    return str(row[0]) if row else ""
+
+
+def example_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from tests.components import EXAMPLE_SERVICE
+
+    config = Config(str(EXAMPLE_SERVICE / "alembic.ini"))
+    config.set_main_option("script_location", str(EXAMPLE_SERVICE / "app" / "alembic"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head
+    return head
+
+
+def ready(service: SwarmService) -> bool:
+    return httpx.get(service.url + "/health/ready", timeout=5).status_code == 200
+
+
+def test_deploy_to_swarm_gates_builds_migrates_and_the_new_version_serves(
+    swarm: list[str],
+    service_v1: SwarmService,
+    registry: Registry,
+    base_image: str,
+    fresh_database: str,
+    caller_repository: Callable[[str], CallerRepository],
+    run_act: RunAct,
+) -> None:
+    repository = caller_repository(caller_workflow(service_v1, registry, base_image))
+    with (repository.path / "app" / "main.py").open("a") as main:
+        main.write("# v2: a change of code, so a new image\n")
+    repository.commit("v2")
+
+    run = run_act(
+        repository,
+        "push",
+        {"REGISTRY_PASSWORD": registry.password, "DATABASE_URL": fresh_database},
+    )
+
+    assert run.returncode == 0
+    [outputs] = run.lines("| outputs deployed=")
+    assert "deployed=true" in outputs
+    deployed_image = outputs.split("image=", 1)[1].strip()
+    assert "@sha256:" in deployed_image
+    assert deployed_image != service_v1.versions.v1
+    # Swarm runs exactly the image the workflow built and pushed, and it is ready.
+    assert serving_image(swarm, service_v1.name).endswith(deployed_image.split("@", 1)[1])
+    assert ready(service_v1)
+    # The migration ran once, with the new image, before the rollout.
+    assert head_revision(fresh_database) == example_head()
+    summary = run.summary()
+    assert "migrate-once: migration succeeded" in summary
+    assert "rollout started" in summary
+
+
+def test_deploy_of_a_broken_image_fails_and_the_old_version_still_serves(
+    swarm: list[str],
+    service_v1: SwarmService,
+    registry: Registry,
+    base_image: str,
+    fresh_database: str,
+    caller_repository: Callable[[str], CallerRepository],
+    run_act: RunAct,
+) -> None:
+    repository = caller_repository(caller_workflow(service_v1, registry, base_image))
+    dockerfile = repository.path / "Dockerfile"
+    # The gate, the schema and the migration are all fine; the process dies at start.
+    broken = 'CMD ["python", "-c", "raise SystemExit(\'v2 is broken on purpose\')"]'
+    text = dockerfile.read_text()
+    assert 'CMD ["python", "-m", "app"]' in text
+    dockerfile.write_text(text.replace('CMD ["python", "-m", "app"]', broken))
+    repository.commit("v2, broken")
+
+    run = run_act(
+        repository,
+        "push",
+        {"REGISTRY_PASSWORD": registry.password, "DATABASE_URL": fresh_database},
+    )
+
+    assert run.returncode != 0
+    assert run.lines("Failure - Main Wait until stable and ready")
+    assert run.lines("::set-output:: deployed=false")
+    assert "rolled back" in run.summary().lower()
+    # v1 was never stopped (start-first) and is what Swarm runs again.
+    assert serving_image(swarm, service_v1.name) == service_v1.versions.v1 or serving_image(
+        swarm, service_v1.name
+    ).startswith(service_v1.versions.v1)
+    assert ready(service_v1)
+    subprocess.run([*swarm, "service", "ps", service_v1.name], check=False)
