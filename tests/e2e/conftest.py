@@ -154,16 +154,22 @@ def run_act(act_binary: str, library_checkout: Path, tmp_path: Path) -> RunAct:
     """Run the caller's workflow for EVENT under act; the log is kept for the assertions."""
 
     def run(
-        repository: CallerRepository, event: str, secrets: Mapping[str, str] | None = None
+        repository: CallerRepository,
+        event: str,
+        secrets: Mapping[str, str] | None = None,
+        *,
+        workflow: str = ".github/workflows/caller.yml",
+        job: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> ActRun:
         secret_file = tmp_path / "act.secrets"
         secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         secret_file.chmod(0o600)
-        command = [
-            act_binary,
-            event,
-            "--workflows",
-            ".github/workflows/caller.yml",
+        command = [act_binary, event, "--workflows", workflow]
+        command += ["--job", job] if job else []
+        for name, value in (variables or {}).items():
+            command += ["--var", f"{name}={value}"]
+        command += [
             "-P",
             "ubuntu-latest=-self-hosted",
             "--secret-file",

@@ -1,0 +1,137 @@
+"""The reusable workflows and the actions: pinned, least-privileged, and consistent.
+
+actionlint and zizmor (run by .ci/run) check the syntax and the known-dangerous patterns;
+these tests check the library's own rules, which no linter knows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.components import REPO_ROOT
+
+LIBRARY = "fastapi-ci/fastapi-ci"
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+REUSABLE = [path for path in WORKFLOWS if path.stem in ("ci", "deploy")]
+ACTIONS = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>\s+#.*)?$", re.MULTILINE)
+
+
+def load(path: Path) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
+    return data
+
+
+def trigger(workflow: dict[Any, Any]) -> dict[str, Any]:
+    on: dict[str, Any] = workflow.get("on", workflow.get(True))  # YAML reads `on` as True
+    return on
+
+
+def jobs(path: Path) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = load(path)["jobs"]
+    return found
+
+
+def step_uses(job: dict[str, Any]) -> list[str]:
+    return [step["uses"] for step in job.get("steps", []) if "uses" in step]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS + ACTIONS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
+def test_third_party_actions_are_pinned_by_commit_hash_with_the_version_beside(
+    path: Path,
+) -> None:
+    for match in USES_LINE.finditer(path.read_text()):
+        reference = match["ref"]
+        if reference.startswith(("./", f"{LIBRARY}/")):
+            continue
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", reference), reference
+        assert re.fullmatch(r"\s+# v\d+(\.\d+)*", match["comment"] or ""), (
+            f"{reference}: no '# vX.Y.Z' comment saying which version the hash is"
+        )
+
+
+def test_the_library_is_referenced_at_one_ref_everywhere() -> None:
+    # On main that ref is main; .ci/release.py pins a release's to its commit hashes.
+    refs = {
+        match["ref"].rsplit("@", 1)[1]
+        for path in WORKFLOWS
+        for match in USES_LINE.finditer(path.read_text())
+        if match["ref"].startswith(f"{LIBRARY}/")
+    }
+    assert refs == {"main"}
+
+
+def test_every_action_opens_with_the_same_install_steps() -> None:
+    # Copies, because a composite action cannot `uses:` a sibling at its own version;
+    # this test is what keeps them one.
+    openings = {path.parent.name: load(path)["runs"]["steps"][:3] for path in ACTIONS}
+    first = next(iter(openings.values()))
+    assert [step.get("name") for step in first] == [
+        "Plan the fastapi-ci install",
+        "Restore the fastapi-ci package cache",
+        "Install fastapi-ci",
+    ]
+    assert {name: steps == first for name, steps in openings.items()} == {
+        name: True for name in openings
+    }
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_run_scripts_take_expressions_only_through_env(path: Path) -> None:
+    for name, job in jobs(path).items():
+        for step in job.get("steps", []):
+            assert "${{" not in step.get("run", ""), f"{path.name} {name}: {step.get('name')}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_are_none_by_default_and_granted_per_job(path: Path) -> None:
+    assert load(path)["permissions"] == {}
+    for name, job in jobs(path).items():
+        assert "permissions" in job, f"{path.name}: job {name} says nothing about permissions"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_an_oidc_token_is_granted_only_to_jobs_that_use_one(path: Path) -> None:
+    for name, job in jobs(path).items():
+        uses_oidc = any("configure-aws-credentials" in uses for uses in step_uses(job))
+        assert (job["permissions"].get("id-token") == "write") == uses_oidc, name
+
+
+def test_jobs_that_run_the_services_code_only_read_the_repository() -> None:
+    # ci.yml runs the pull request's tests: its token must not be able to write anything.
+    for name, job in jobs(REPO_ROOT / ".github" / "workflows" / "ci.yml").items():
+        assert job["permissions"] == {"contents": "read"}, name
+
+
+def test_deploy_runs_the_stages_in_order_under_one_environment_lock() -> None:
+    deploy = jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")
+    assert deploy["checks"]["uses"].startswith(f"{LIBRARY}/.github/workflows/ci.yml@")
+    assert deploy["build-push"]["needs"] == "checks"
+    assert deploy["deploy"]["needs"] == "build-push"
+    assert deploy["deploy"]["environment"] == "${{ inputs.environment }}"
+    concurrency = deploy["deploy"]["concurrency"]
+    assert "${{ inputs.environment }}" in concurrency["group"]
+    assert concurrency["cancel-in-progress"] is False  # never stop a migration halfway
+    steps = [
+        uses.split("/actions/", 1)[1].split("@")[0]
+        for uses in step_uses(deploy["deploy"])
+        if uses.startswith(LIBRARY)
+    ]
+    assert steps == ["migrate-once", "rollout", "wait-stable"]
+
+
+@pytest.mark.parametrize("path", REUSABLE, ids=lambda p: p.name)
+def test_reusable_workflows_are_called_with_typed_inputs(path: Path) -> None:
+    call = trigger(load(path))["workflow_call"]
+    for name, spec in call["inputs"].items():
+        assert spec["type"] in ("string", "number", "boolean"), name
+        assert spec.get("description"), f"{name} has no description"
+    for name, spec in call.get("secrets", {}).items():
+        assert spec.get("description"), f"secret {name} has no description"
+    for name, spec in call["outputs"].items():
+        assert spec["value"].startswith("${{ jobs."), name
