@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.components import Registry
-from tests.e2e.conftest import CallerRepository, RunAct
+from tests.e2e.conftest import ActRun, CallerRepository, RunAct
 from tests.swarm import SwarmService, Versions, create_service, remove_service, serving_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
@@ -63,6 +63,30 @@ def service_v1(
     remove_service(swarm, created.name)
 
 
+@pytest.fixture
+def service_repository(
+    service_v1: SwarmService,
+    registry: Registry,
+    base_image: str,
+    caller_repository: Callable[[str], CallerRepository],
+) -> CallerRepository:
+    """The service's repository, calling deploy.yml for service_v1."""
+    return caller_repository(caller_workflow(service_v1, registry, base_image))
+
+
+@pytest.fixture
+def ship(
+    registry: Registry, fresh_database: str, run_act: RunAct
+) -> Callable[[CallerRepository], ActRun]:
+    """Push to the repository's main branch: deploy.yml runs, under act."""
+
+    def push(repository: CallerRepository) -> ActRun:
+        secrets = {"REGISTRY_PASSWORD": registry.password, "DATABASE_URL": fresh_database}
+        return run_act(repository, "push", secrets)
+
+    return push
+
+
 def head_revision(database_url: str) -> str:
     import psycopg
 
@@ -91,22 +115,16 @@ def ready(service: SwarmService) -> bool:
 def test_deploy_to_swarm_gates_builds_migrates_and_the_new_version_serves(
     swarm: list[str],
     service_v1: SwarmService,
-    registry: Registry,
-    base_image: str,
     fresh_database: str,
-    caller_repository: Callable[[str], CallerRepository],
-    run_act: RunAct,
+    service_repository: CallerRepository,
+    ship: Callable[[CallerRepository], ActRun],
 ) -> None:
-    repository = caller_repository(caller_workflow(service_v1, registry, base_image))
+    repository = service_repository
     with (repository.path / "app" / "main.py").open("a") as main:
         main.write("# v2: a change of code, so a new image\n")
     repository.commit("v2")
 
-    run = run_act(
-        repository,
-        "push",
-        {"REGISTRY_PASSWORD": registry.password, "DATABASE_URL": fresh_database},
-    )
+    run = ship(repository)
 
     assert run.returncode == 0
     [outputs] = run.lines("| outputs deployed=")
@@ -127,13 +145,11 @@ def test_deploy_to_swarm_gates_builds_migrates_and_the_new_version_serves(
 def test_deploy_of_a_broken_image_fails_and_the_old_version_still_serves(
     swarm: list[str],
     service_v1: SwarmService,
-    registry: Registry,
-    base_image: str,
     fresh_database: str,
-    caller_repository: Callable[[str], CallerRepository],
-    run_act: RunAct,
+    service_repository: CallerRepository,
+    ship: Callable[[CallerRepository], ActRun],
 ) -> None:
-    repository = caller_repository(caller_workflow(service_v1, registry, base_image))
+    repository = service_repository
     dockerfile = repository.path / "Dockerfile"
     # The gate, the schema and the migration are all fine; the process dies at start.
     broken = 'CMD ["python", "-c", "raise SystemExit(\'v2 is broken on purpose\')"]'
@@ -142,11 +158,7 @@ def test_deploy_of_a_broken_image_fails_and_the_old_version_still_serves(
     dockerfile.write_text(text.replace('CMD ["python", "-m", "app"]', broken))
     repository.commit("v2, broken")
 
-    run = run_act(
-        repository,
-        "push",
-        {"REGISTRY_PASSWORD": registry.password, "DATABASE_URL": fresh_database},
-    )
+    run = ship(repository)
 
     assert run.returncode != 0
     assert run.lines("Failure - Main Wait until stable and ready")
