@@ -6,7 +6,9 @@ these tests check the library's own rules, which no linter knows.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,51 @@ def test_reusable_workflows_are_called_with_typed_inputs(path: Path) -> None:
         assert spec.get("description"), f"secret {name} has no description"
     for name, spec in call["outputs"].items():
         assert spec["value"].startswith("${{ jobs."), name
+
+
+def deploy_input_check(**inputs: str) -> subprocess.CompletedProcess[str]:
+    """Run deploy.yml's "Check the deploy inputs" step as the runner would."""
+    [step] = [
+        step
+        for step in jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")["build-push"]["steps"]
+        if step.get("name") == "Check the deploy inputs"
+    ]
+    defaults = {"TARGET": "swarm", "SERVICE_URL": "", "HEALTH_URL": "/health/ready"}
+    env = {**os.environ, **defaults, "MIGRATE": "true", "TASK_DEFINITION": "", **inputs}
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("inputs", "error"),
+    [
+        ({"TARGET": "nomad", "SERVICE_URL": "http://x"}, "input 'target': expected kubernetes"),
+        ({}, "input 'service-url': needed for the readiness check at '/health/ready'"),
+        (
+            {"TARGET": "ecs", "SERVICE_URL": "http://x"},
+            "input 'task-definition': the ecs target runs the migration",
+        ),
+    ],
+)
+def test_deploy_refuses_a_call_it_cannot_finish_before_building(
+    inputs: dict[str, str], error: str
+) -> None:
+    checked = deploy_input_check(**inputs)
+    assert checked.returncode == 2
+    assert f"::error title=deploy::{error}" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"SERVICE_URL": "http://127.0.0.1:8000"},
+        {"HEALTH_URL": ""},
+        {"HEALTH_URL": "https://orders.example/health/ready"},
+        {"TARGET": "ecs", "HEALTH_URL": "", "TASK_DEFINITION": "orders:7"},
+        {"TARGET": "ecs", "HEALTH_URL": "", "MIGRATE": "false"},
+    ],
+)
+def test_deploy_accepts_a_call_it_can_finish(inputs: dict[str, str]) -> None:
+    checked = deploy_input_check(**inputs)
+    assert checked.returncode == 0, checked.stdout
