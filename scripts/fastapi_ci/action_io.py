@@ -433,9 +433,11 @@ def _publish(inputs: ActionInputs, result: ActionResult, console: Console) -> No
         console.append_summary(result.summary)
 
 
-def _report_error(action: Action[Any], error: FastapiCiError, console: Console) -> int:
+def _report_error(
+    action: Action[Any], error: FastapiCiError, console: Console, summary: bool
+) -> int:
     console.error(error.message, title=action.name)
-    if error.exit_code != EXIT_BAD_INPUT:
+    if error.exit_code != EXIT_BAD_INPUT and summary:
         console.append_summary(f"### ❌ {action.name}\n\n{error.diagnostics()}")
     elif isinstance(error, InvalidInputs) and len(error.errors) > 1:
         for each in error.errors:
@@ -447,13 +449,16 @@ def _report_error(action: Action[Any], error: FastapiCiError, console: Console) 
 
 def execute(action: Action[Any], cli_values: Mapping[str, object], console: Console) -> int:
     """Load inputs, run the action, publish the result; return the exit code."""
+    inputs: ActionInputs | None = None
     try:
         inputs = load_inputs(action, cli_values, console.env, mask=console.mask)
         result = action.run(inputs, console)
         _publish(inputs, result, console)
         return EXIT_OK if result.passed else EXIT_CHECK_FAILED
     except FastapiCiError as error:
-        return _report_error(action, error, console)
+        # `summary: false` holds for a failure too; inputs that failed to load mean exit 2,
+        # which writes no summary anyway.
+        return _report_error(action, error, console, summary=inputs is None or inputs.summary)
     except KeyboardInterrupt:
         console.error("interrupted", title=action.name)
         return 130

@@ -208,6 +208,15 @@ def test_check_failure_gives_one_error_line_and_diagnostics_in_summary(
     assert "How to fix: ask nicely" in summary
 
 
+def test_summary_false_holds_for_a_failure_too(
+    github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {**github_env, "FASTAPI_CI_GREET_SUMMARY": "false"}
+    assert run(["greet", "--name", "refuse"], env) == 1
+    assert "the greeting was refused" in capsys.readouterr().out
+    assert Path(env["GITHUB_STEP_SUMMARY"]).read_text() == ""
+
+
 def test_unexpected_error_has_no_traceback_unless_debug(
     github_env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
