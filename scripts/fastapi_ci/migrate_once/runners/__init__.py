@@ -6,10 +6,30 @@ migrate-once judges, reports and parses logs identically whatever ran the comman
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi_ci.action_io import Console
+
+
+def log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """A streamed log's lines ("...\\n", the last maybe without), as their bytes arrive.
+
+    A chunk may end inside a line, or inside a multi-byte character: both are completed
+    by the next chunk, never printed in halves or as replacement characters.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 @dataclass(frozen=True)

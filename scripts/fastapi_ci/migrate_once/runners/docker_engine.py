@@ -14,7 +14,7 @@ from typing import Any
 from fastapi_ci.action_io import Console
 from fastapi_ci.backends.registry import RegistryErrorKind, classify_error
 from fastapi_ci.errors import CheckFailed, InputError
-from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
+from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome, log_lines
 from fastapi_ci.retry import TransientError, retry_call
 
 # Seconds the engine gives the container between SIGTERM and SIGKILL on a timeout.
@@ -27,16 +27,9 @@ MANAGED_BY_LABEL = {
 
 def pump_chunks(chunks: Iterator[bytes], console: Console, into: list[str]) -> None:
     """Echo a container's log stream line by line as it arrives, keeping every line."""
-    pending = ""
-    for chunk in chunks:
-        pending += chunk.decode("utf-8", errors="replace")
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            into.append(line + "\n")
-            console.info(line)
-    if pending:
-        into.append(pending)
-        console.info(pending)
+    for line in log_lines(chunks):
+        into.append(line)
+        console.info(line.rstrip("\n"))
 
 
 @dataclass

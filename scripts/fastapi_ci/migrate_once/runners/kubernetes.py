@@ -22,7 +22,6 @@ fake cluster. The client set-up and retries are shared with the rollout
 
 from __future__ import annotations
 
-import codecs
 import math
 import secrets
 import threading
@@ -39,7 +38,7 @@ from fastapi_ci.backends.kubernetes import (
     call_api,
     find_container,
 )
-from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
+from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome, log_lines
 
 # Kept a day after it finishes for `kubectl logs`, unless this runner deletes it first.
 JOB_TTL_SECONDS = 86400
@@ -210,19 +209,11 @@ class PodLogFollower:
 
     def _pump(self, response: Any) -> None:
         """Print each complete line as its bytes arrive (a line may span chunks)."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pending = ""
         # amt=None: each chunk of the chunked response as soon as it arrives, as the
         # client's own watch reads its streams.
-        for chunk in response.stream(amt=None):
-            pending += decoder.decode(chunk)
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                if not self._say(line + "\n", keep=True):
-                    return
-        pending += decoder.decode(b"", final=True)
-        if pending and not self._say(pending, keep=True):
-            return
+        for line in log_lines(response.stream(amt=None)):
+            if not self._say(line, keep=True):
+                return
         self.ended = True
 
 
