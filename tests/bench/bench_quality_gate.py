@@ -11,8 +11,14 @@ same process, alternating run by run (so load from elsewhere on the machine hits
   time, one plain pytest run (no shards).
 
 One untimed gate run first warms the caches both ways then share (mypy's .mypy_cache,
-ruff's cache, pip-audit's HTTP cache), as a CI cache would. Prints each median and the
-ratio gate/sequential (target: at most 0.6 on 2 CPUs).
+ruff's cache, pip-audit's HTTP cache, and the tools' Python bytecode, which the gate keeps
+under ~/.cache/fastapi-ci when PYTHONDONTWRITEBYTECODE is set), as a CI cache would. It
+also leaves the test files' durations the gate splits the next runs' tests by (only the
+gate shards, so only the gate uses them). Prints each median and the ratio
+gate/sequential (target: at most 0.6 on 2 CPUs).
+
+The gate needs every CPU, so other work on the machine slows it more than the sequential
+run: `--wait-quiet N` waits (up to N seconds) before each run until the CPUs are idle.
 """
 
 from __future__ import annotations
@@ -65,6 +71,35 @@ def timed(run: Callable[[Path], list[CheckResult]]) -> tuple[float, float, list[
         return wall, children_cpu_seconds() - cpu_before, results
 
 
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """The share of CPU time used on the whole machine over `seconds` (Linux; else None)."""
+
+    def sample() -> tuple[int, int] | None:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return None
+        ticks = [int(field) for field in fields]
+        return sum(ticks), ticks[3] + ticks[4]  # total, idle + iowait
+
+    before = sample()
+    time.sleep(seconds)
+    after = sample()
+    if before is None or after is None or after[0] == before[0]:
+        return None
+    return 1 - (after[1] - before[1]) / (after[0] - before[0])
+
+
+def wait_until_quiet(limit: float, busy_at_most: float = 0.1) -> float | None:
+    """Wait (up to `limit` seconds) until other work uses at most `busy_at_most` of the
+    CPUs; return the last share measured."""
+    deadline = time.monotonic() + limit
+    busy = cpu_busy()
+    while busy is not None and busy > busy_at_most and time.monotonic() < deadline:
+        busy = cpu_busy(2.0)
+    return busy
+
+
 def describe(results: list[CheckResult]) -> str:
     """`ruff=passed 0.1s, ...` for one run."""
     return ", ".join(
@@ -79,6 +114,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--audit", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each run, wait up to SECONDS for the CPUs to be idle (<10%% busy)",
+    )
     arguments = parser.parse_args()
     python = EXAMPLE_SERVICE / ".venv" / "bin" / "python"
     if not python.exists():
@@ -95,14 +137,18 @@ def main() -> int:
         sequential_times: list[float] = []
         for index in range(arguments.runs):
             # Load from other processes slows the concurrent gate most: it needs every CPU.
+            busy = wait_until_quiet(arguments.wait_quiet) if arguments.wait_quiet else None
             load = os.getloadavg()[0]
             gate_time, gate_cpu, gate = timed(lambda work: run_gate(inputs, work, processes))
+            if arguments.wait_quiet:
+                wait_until_quiet(arguments.wait_quiet)
             sequential_time, sequential_cpu, sequential = timed(
                 lambda work: run_sequential(inputs, work)
             )
             gate_times.append(gate_time)
             sequential_times.append(sequential_time)
-            print(f"run {index + 1} (load {load:.1f}):")
+            idle = f", CPUs {busy:.0%} busy before" if busy is not None else ""
+            print(f"run {index + 1} (load {load:.1f}{idle}):")
             print(f"  gate       {gate_time:5.1f}s  cpu {gate_cpu:5.1f}s  [{describe(gate)}]")
             print(
                 f"  sequential {sequential_time:5.1f}s  cpu {sequential_cpu:5.1f}s  "

@@ -89,6 +89,12 @@ def shared_mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mypy-cache")
 
 
+@pytest.fixture(scope="session")
+def shared_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fastapi-ci cache (bytecode, test durations) for all runs, not the user's own."""
+    return tmp_path_factory.mktemp("cache-home")
+
+
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A repository checkout holding a copy of example-service at `service/`; the cwd."""
@@ -113,6 +119,7 @@ def run_gate(
     capsys: pytest.CaptureFixture[str],
     example_python: Path,
     shared_mypy_cache: Path,
+    shared_cache_home: Path,
 ) -> RunGate:
     """Run `fastapi-ci quality-gate` like a GitHub step; returns what it left behind."""
 
@@ -131,6 +138,7 @@ def run_gate(
         monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
         monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "runner-temp"))
         monkeypatch.setenv("MYPY_CACHE_DIR", str(shared_mypy_cache))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(shared_cache_home))
         capsys.readouterr()
         exit_code = cli.main(["quality-gate", "--path", path, "--python", str(python), *flags])
         captured = capsys.readouterr()

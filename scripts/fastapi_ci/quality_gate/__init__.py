@@ -25,8 +25,10 @@ from fastapi_ci.quality_gate.checks import (
     CheckResult,
     GateContext,
     ProcessSlots,
+    cache_root,
     judge_coverage,
     run_checks,
+    tool_environment,
 )
 from fastapi_ci.quality_gate.project import Project, load_project, probe_interpreter
 
@@ -112,13 +114,18 @@ def prepare_gate(
     needs = {check.name: check.project_modules for check in checks if check.project_modules}
     project = load_project(inputs.path, inputs.python, env, needs_python=bool(needs))
     requirements = _requirements_file(inputs, project)
-    mypy_version = probe_interpreter(project.python, needs, env).mypy_version if needs else None
+    cache_dir = cache_root(env)
+    tool_env = tool_environment(env, cache_dir)
+    mypy_version = (
+        probe_interpreter(project.python, needs, tool_env).mypy_version if needs else None
+    )
     context = GateContext(
         project=project,
-        env=env,
+        env=tool_env,
         work_dir=work_dir,
         process_slots=ProcessSlots(processes),
         test_shards=inputs.test_shards or processes,
+        cache_dir=cache_dir,
         mypy_has_json_output=mypy_version is None or mypy_version >= MYPY_JSON_SINCE,
         requirements=requirements,
         audit_required=inputs.audit_required,

@@ -16,8 +16,11 @@ A check never raises for a finding: it reports, and the gate goes on with the ot
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -65,11 +68,16 @@ class ProcessSlots:
     slowest work starts early and the quick checks fill in around it. Checks announced
     with `expect` hold back lower priorities until they ask for their first slot: without
     that, whichever thread happens to start first would take the CPUs.
+
+    Spare slots (`open_spare`) are for processes that run at low CPU priority beside the
+    tests: granted only when every slot is taken, and only until `close_spare`.
     """
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
         self._free = self.size
+        self._spare_free = 0
+        self._spare_open = False
         self._waiting: list[tuple[int, int]] = []
         self._expected: set[int] = set()
         self._tickets = itertools.count()
@@ -86,39 +94,152 @@ class ProcessSlots:
             self._expected.discard(priority)
             self._changed.notify_all()
 
+    def open_spare(self, count: int) -> None:
+        """Add `count` spare slots, for processes that will run at low CPU priority."""
+        with self._changed:
+            self._spare_free += count
+            self._spare_open = True
+            self._changed.notify_all()
+
+    def close_spare(self) -> None:
+        """No more spare slots granted (those held run on until released)."""
+        with self._changed:
+            self._spare_open = False
+
     def acquire(self, priority: int, count: int = 1) -> int:
         """Wait for `count` slots (at most all of them) and take them; return how many."""
         count = min(count, self.size)
+        self._take(priority, count, spare_ok=False)
+        return count
+
+    def _take(self, priority: int, count: int, spare_ok: bool) -> bool:
+        """Wait for `count` slots, or one spare slot when `spare_ok` and none is free;
+        take them and return True when it is a spare one."""
         ticket = (priority, next(self._tickets))
 
         def my_turn() -> bool:
             first_in_line = self._waiting[0] == ticket
             nobody_before = all(expected >= priority for expected in self._expected)
-            return first_in_line and nobody_before and self._free >= count
+            spare = spare_ok and self._spare_open and self._spare_free > 0
+            return first_in_line and nobody_before and (self._free >= count or spare)
 
         with self._changed:
             self._expected.discard(priority)
             heapq.heappush(self._waiting, ticket)
             self._changed.wait_for(my_turn)
             heapq.heappop(self._waiting)
-            self._free -= count
+            spare = self._free < count
+            if spare:
+                self._spare_free -= 1
+            else:
+                self._free -= count
             self._changed.notify_all()  # the next in line may take another free slot
-        return count
+        return spare
 
-    def release(self, count: int = 1) -> None:
-        """Give back slots taken with `acquire`."""
+    def release(self, count: int = 1, spare: bool = False) -> None:
+        """Give back slots taken with `acquire` (or the spare one `slot` took)."""
         with self._changed:
-            self._free += count
+            if spare:
+                self._spare_free += 1
+            else:
+                self._free += count
             self._changed.notify_all()
 
     @contextmanager
-    def slot(self, priority: int) -> Iterator[None]:
-        """Hold one slot for the duration of the `with` block."""
-        self.acquire(priority)
+    def slot(self, priority: int, spare_ok: bool = False) -> Iterator[bool]:
+        """Hold one slot for the duration of the `with` block; yields True when it is a
+        spare one (when `spare_ok` and every slot is taken)."""
+        spare = self._take(priority, 1, spare_ok)
         try:
-            yield
+            yield spare
         finally:
-            self.release()
+            self.release(spare=spare)
+
+
+class BesideTests:
+    """Runs processes at low CPU priority while the tests run, and gives it back after.
+
+    The tests are the gate's critical path; the other checks only need to end with them.
+    At equal priority, whatever runs beside the shards takes CPU time from them: pip-audit
+    (network-bound, so it never waits for a slot) starts with ~0.5 s of CPU just when the
+    shards start theirs (measured on example-service: their start-up 0.3 s slower), and
+    the quick checks, queued for the CPUs the shards free, ran after them (mypy, bandit and
+    ruff: 0.5 s after shards that ended together). At low priority the kernel gives them
+    the CPU time the tests leave idle (a test sleeping or waiting on a socket) and almost
+    nothing of the time a test wants. Once the tests are done, what still runs gets its
+    priority back, and what starts later starts at normal priority.
+
+    The gate lowers a priority only where it can raise it back (`can_restore_priority`):
+    otherwise other work on the machine could starve a check after the tests are done.
+    """
+
+    NICENESS = 19
+    """How much lower than the gate's own (at most 19: ~1.5% of a CPU a test wants)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lowered: list[tuple[subprocess.Popen[str], int]] = []
+        self._tests_done = False
+
+    def started(self, process: subprocess.Popen[str]) -> None:
+        """Lower a process just started (before it has done any real work; not with
+        `preexec_fn`, which is unsafe in a threaded program)."""
+        with self._lock:
+            if self._tests_done:
+                return
+            try:
+                niceness = os.getpriority(os.PRIO_PROCESS, process.pid)
+            except (AttributeError, OSError):
+                return
+            if _set_niceness(process.pid, min(19, niceness + self.NICENESS)):
+                self._lowered.append((process, niceness))
+
+    def ended(self, process: subprocess.Popen[str]) -> None:
+        """Forget a process that has exited."""
+        with self._lock:
+            self._lowered = [entry for entry in self._lowered if entry[0] is not process]
+
+    def tests_done(self) -> None:
+        """Their own priority back for the processes still running; none lowered from now."""
+        with self._lock:
+            self._tests_done = True
+            for process, niceness in self._lowered:
+                if process.poll() is None:
+                    _set_niceness(process.pid, niceness)
+            self._lowered.clear()
+
+
+# Linux capability that allows raising a process's priority (see capabilities(7)).
+_CAP_SYS_NICE = 23
+
+
+def can_restore_priority() -> bool:
+    """True when the gate may raise a priority it lowered back to its own: with the
+    CAP_SYS_NICE capability (root, usually), or an RLIMIT_NICE that allows it."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("CapEff:") and int(line.split()[1], 16) >> _CAP_SYS_NICE & 1:
+                return True
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource  # Unix only, hence here
+
+        limit = resource.getrlimit(resource.RLIMIT_NICE)[0]
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+    except (ImportError, AttributeError, OSError, ValueError):
+        return False
+    # RLIMIT_NICE lets a process lower its niceness down to 20 - limit.
+    return limit == resource.RLIM_INFINITY or 20 - own <= limit
+
+
+def _set_niceness(pid: int, niceness: int) -> bool:
+    """Set a process's niceness; False where that is not possible (or not allowed)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -132,14 +253,45 @@ class GateContext:
     process_slots: ProcessSlots
     test_shards: int = 1
     """How many pytest processes share the test files (1: one plain pytest run)."""
+    cache_dir: Path | None = None
+    """fastapi-ci's own cache (the test files' last durations); None: nothing is kept."""
     mypy_has_json_output: bool = True
     requirements: Path | None = None
     audit_required: bool = False
     timeouts: Mapping[str, float] | None = None
+    beside_tests: BesideTests | None = None
+    """Set by `run_checks` when the network-bound checks run beside the tests."""
 
     def timeout(self, check: str) -> float:
         """Seconds the check may run before it is stopped and reported as an error."""
         return (self.timeouts or {}).get(check, DEFAULT_TIMEOUTS[check])
+
+
+def cache_root(env: Mapping[str, str]) -> Path | None:
+    """fastapi-ci's own cache: $XDG_CACHE_HOME/fastapi-ci, else ~/.cache/fastapi-ci."""
+    base = env.get("XDG_CACHE_HOME") or (
+        str(Path(env["HOME"]) / ".cache") if env.get("HOME") else ""
+    )
+    return Path(base) / "fastapi-ci" if base else None
+
+
+def tool_environment(env: Mapping[str, str], cache_dir: Path | None) -> dict[str, str]:
+    """The environment the tools run in: the caller's, with a bytecode cache of our own when
+    the caller turned Python's off.
+
+    With PYTHONDONTWRITEBYTECODE set (common in containers), every Python process compiles
+    every module it imports from source, every time. Measured on example-service: 2.0 s of
+    a pytest process's 3.6 s start-up (~760 modules), and again in each test shard and in
+    each Python subprocess the tests start. So, unless the caller chose a cache themselves
+    (PYTHONPYCACHEPREFIX, even empty), the tools write their bytecode under our cache
+    directory: nothing is written into the checkout or its virtualenv, which is what that
+    variable is usually there to prevent, and the tools' results are the same.
+    """
+    if not env.get("PYTHONDONTWRITEBYTECODE") or "PYTHONPYCACHEPREFIX" in env or not cache_dir:
+        return dict(env)
+    tool_env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    tool_env["PYTHONPYCACHEPREFIX"] = str(cache_dir / "pycache")
+    return tool_env
 
 
 DEFAULT_TIMEOUTS: Mapping[str, float] = {
@@ -183,35 +335,56 @@ def run_tool(
     counts from when it really starts.
     """
     needs_slot = not slot_held and check not in NETWORK_BOUND_CHECKS
-    with context.process_slots.slot(priority_of(check)) if needs_slot else nullcontext():
+    beside = context.beside_tests if check != "tests" else None
+    slot = (
+        context.process_slots.slot(priority_of(check), spare_ok=beside is not None)
+        if needs_slot
+        else nullcontext(False)
+    )
+    with slot as spare:
+        # Beside the tests: the network-bound checks, and the others in a spare slot.
+        low = beside if spare or check in NETWORK_BOUND_CHECKS else None
         started = time.monotonic()
         try:
-            completed = subprocess.run(
+            returncode, stdout, stderr = _run_process(
                 list(command),
-                cwd=context.project.root,
-                env={**context.env, **(extra_env or {})},
-                capture_output=True,
-                text=True,
-                timeout=context.timeout(check),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as expired:
-            return ToolRun(
-                list(command),
-                None,
-                _text(expired.stdout),
-                _text(expired.stderr),
-                time.monotonic() - started,
+                context.project.root,
+                {**context.env, **(extra_env or {})},
+                context.timeout(check),
+                low,
             )
         except OSError as error:
             return ToolRun(list(command), 127, "", str(error), time.monotonic() - started)
-    return ToolRun(
-        list(command),
-        completed.returncode,
-        completed.stdout,
-        completed.stderr,
-        time.monotonic() - started,
-    )
+    return ToolRun(list(command), returncode, stdout, stderr, time.monotonic() - started)
+
+
+def _run_process(
+    command: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    beside_tests: BesideTests | None,
+) -> tuple[int | None, str, str]:
+    """`subprocess.run(capture_output=True, text=True, timeout=...)`, with the process at
+    low priority while the tests run when `beside_tests` is given. The exit code is None
+    when the process was stopped at its timeout."""
+    with subprocess.Popen(
+        command, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        if beside_tests is not None:
+            beside_tests.started(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as expired:
+            # As subprocess.run does: what was read so far (reading on could wait for the
+            # tool's own children, which may hold its pipes open).
+            process.kill()
+            process.wait()
+            return None, _text(expired.stdout), _text(expired.stderr)
+        finally:
+            if beside_tests is not None:
+                beside_tests.ended(process)
+        return process.returncode, stdout, stderr
 
 
 def _text(stream: bytes | str | None) -> str:
@@ -561,17 +734,92 @@ def pytest_command(
     ]
 
 
-def split_test_files(files: Sequence[Path], shards: int, root: Path) -> list[list[Path]]:
-    """Deal test files into `shards` groups of about equal size (bytes stand in for time:
-    longest first, each to the lightest group), so the pytest processes end together."""
+def durations_file(context: GateContext) -> Path | None:
+    """Where the test files' durations of the project's last runs are kept (per root)."""
+    if context.cache_dir is None:
+        return None
+    key = hashlib.sha256(str(context.project.root.resolve()).encode()).hexdigest()[:16]
+    return context.cache_dir / "test-durations" / f"{key}.json"
+
+
+def load_test_durations(file: Path | None) -> dict[str, float]:
+    """Seconds per test file kept by `keep_test_durations`; {} when none (or unreadable)."""
+    if file is None:
+        return {}
+    try:
+        kept = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict):
+        return {}
+    return {
+        str(name): float(seconds)
+        for name, seconds in kept.items()
+        if isinstance(seconds, int | float) and seconds >= 0
+    }
+
+
+def keep_test_durations(file: Path | None, seconds: Mapping[str, float]) -> None:
+    """Keep this run's seconds per test file for the next split: the mean of this run's
+    figure and the one kept before, so that one run slowed down by other work on the
+    machine does not turn the next split upside down.
+    A cache: failing to read or write it is never the gate's problem."""
+    if file is None or not seconds:
+        return
+    before = load_test_durations(file)
+    kept = before | {
+        name: (took + before[name]) / 2 if name in before else took
+        for name, took in seconds.items()
+    }
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside then renamed: a gate running at the same time reads old or new.
+        partial = file.with_name(f"{file.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        partial.write_text(json.dumps(kept, indent=1, sort_keys=True), encoding="utf-8")
+        partial.replace(file)
+    except OSError:
+        return
+
+
+def junit_file_seconds(junit_files: Sequence[Path]) -> dict[str, float]:
+    """Seconds per test file in this run's JUnit reports (those that could be read)."""
+    seconds: dict[str, float] = {}
+    for junit in junit_files:
+        try:
+            seconds.update(parsers.parse_junit_file_seconds(junit.read_text(encoding="utf-8")))
+        except (OSError, parsers.ToolOutputError):
+            continue
+    return seconds
+
+
+def estimated_file_costs(
+    files: Sequence[Path], root: Path, durations: Mapping[str, float]
+) -> dict[Path, float]:
+    """What each test file is expected to cost: its seconds in the last run; a file that did
+    not run then, by its size at the known files' seconds per byte. With no durations at
+    all, sizes alone (bytes stand in for time)."""
+    sizes = {file: (root / file).stat().st_size for file in files}
+    known = {file: durations[file.as_posix()] for file in files if file.as_posix() in durations}
+    known_bytes = sum(sizes[file] for file in known)
+    if not known or known_bytes == 0:
+        return {file: float(size) for file, size in sizes.items()}
+    per_byte = sum(known.values()) / known_bytes
+    return {file: known.get(file, sizes[file] * per_byte) for file in files}
+
+
+def split_test_files(
+    files: Sequence[Path], shards: int, weights: Mapping[Path, float]
+) -> list[list[Path]]:
+    """Deal test files into `shards` groups of about equal weight (heaviest first, each to
+    the lightest group), so the pytest processes end together."""
     groups: list[list[Path]] = [[] for _ in range(min(shards, len(files)))]
-    weights = [0] * len(groups)
-    by_size = sorted(files, key=lambda file: (root / file).stat().st_size, reverse=True)
-    for file in by_size:
-        lightest = weights.index(min(weights))
+    loads = [0.0] * len(groups)
+    for file in sorted(files, key=lambda file: (-weights[file], file)):
+        lightest = min(range(len(groups)), key=lambda index: (loads[index], len(groups[index])))
         groups[lightest].append(file)
-        weights[lightest] += (root / file).stat().st_size
-    return [sorted(group) for group in groups]
+        loads[lightest] += weights[file]
+    # Never an empty group: its pytest run, without file arguments, would run everything.
+    return [sorted(group) for group in groups if group]
 
 
 # pytest's exit codes: 1 tests failed, 2 interrupted (e.g. collection errors), 5 no tests.
@@ -617,7 +865,10 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
     work = context.work_dir
     coverage_json = work / "coverage.json"
     files = context.project.test_files() if context.test_shards > 1 else []
-    groups = split_test_files(files, context.test_shards, context.project.root)
+    costs = estimated_file_costs(
+        files, context.project.root, load_test_durations(durations_file(context))
+    )
+    groups = split_test_files(files, context.test_shards, costs)
     if len(groups) < 2:
         junit = work / "junit.xml"
         run = run_tool(
@@ -629,7 +880,11 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
         )
         return run, [junit], coverage_json
 
+    releasing = threading.Lock()
+    to_release = 0
+
     def run_shard(index: int) -> ToolRun:
+        nonlocal to_release
         try:
             return run_tool(
                 pytest_command(context, groups[index], work / f"junit-{index}.xml", None),
@@ -642,28 +897,38 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
                 slot_held=True,
             )
         finally:
-            # Each shard frees its CPU as it ends, for the checks still waiting.
-            if index < held:
+            # Each shard frees its CPU as it ends, for the checks still waiting; all but the
+            # last slot, which goes straight to merging the coverage. That merge is the
+            # gate's last step: a quick check taking its slot first would delay the gate.
+            with releasing:
+                release = to_release > 0
+                to_release -= int(release)
+            if release:
                 context.process_slots.release()
 
     started = time.monotonic()
     # The shards start together (a shard that waited for a slot would end last); with more
     # shards than CPUs (the `test-shards` input) the extra ones run on top.
     held = context.process_slots.acquire(priority_of("tests"), count=len(groups))
-    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        runs = list(pool.map(run_shard, range(len(groups))))
-    combine = run_tool(
-        [
-            context.project.python,
-            "-c",
-            _COMBINE_COVERAGE,
-            str(work / ".coverage"),
-            str(coverage_json),
-            *(str(work / f".coverage.{index}") for index in range(len(groups))),
-        ],
-        context,
-        "tests",
-    )
+    to_release = held - 1
+    try:
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            runs = list(pool.map(run_shard, range(len(groups))))
+        combine = run_tool(
+            [
+                context.project.python,
+                "-c",
+                _COMBINE_COVERAGE,
+                str(work / ".coverage"),
+                str(coverage_json),
+                *(str(work / f".coverage.{index}") for index in range(len(groups))),
+            ],
+            context,
+            "tests",
+            slot_held=True,
+        )
+    finally:
+        context.process_slots.release()
     outputs = [
         f"── shard {index + 1}/{len(groups)}: {len(groups[index])} test files\n{run.output}"
         for index, run in enumerate(runs)
@@ -681,6 +946,7 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
 def run_tests(context: GateContext) -> CheckResult:
     """pytest with coverage; failing tests become annotations from the JUnit reports."""
     run, junit_files, coverage_file = _run_pytest_shards(context)
+    keep_test_durations(durations_file(context), junit_file_seconds(junit_files))
     coverage = None
     if coverage_file.is_file():
         try:
@@ -797,7 +1063,8 @@ CHECK_PRIORITY = {check.name: index for index, check in enumerate(CHECKS)}
 
 # pip-audit spends its time waiting on the vulnerability service and the index (measured:
 # 0.8 s of CPU in 2.0 s): holding a CPU slot for it would leave a core idle, so it runs
-# beside the CPU-bound checks instead of taking a turn among them.
+# beside the CPU-bound checks instead of taking a turn among them (at low CPU priority
+# while the tests run: see `BesideTests`).
 NETWORK_BOUND_CHECKS = frozenset({"audit"})
 
 
@@ -818,15 +1085,23 @@ def _run_guarded(check: Check, context: GateContext) -> CheckResult:
         return _result(check.name, "error", None, f"{type(error).__name__}: {error}")
     finally:
         context.process_slots.forget(priority_of(check.name))
+        if check.name == "tests" and context.beside_tests is not None:
+            context.process_slots.close_spare()
+            context.beside_tests.tests_done()
 
 
 def run_checks(checks: Sequence[Check], context: GateContext) -> list[CheckResult]:
     """Run the checks concurrently; `context.process_slots` bounds how many tool processes
-    run at once (one per CPU in the gate).
+    run at once (one per CPU in the gate). While the tests run, the network-bound checks
+    and one more process (a spare slot) run beside them at low CPU priority (see
+    `BesideTests`), where the gate can give that priority back.
 
     Threads are enough: each one only waits on its tool's process. All results are
     collected; a failure never stops the others.
     """
+    if any(check.name == "tests" for check in checks) and can_restore_priority():
+        context = replace(context, beside_tests=BesideTests())
+        context.process_slots.open_spare(1)
     context.process_slots.expect(
         priority_of(check.name) for check in checks if check.name not in NETWORK_BOUND_CHECKS
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,13 +157,115 @@ def test_shard_exit_codes_combine_into_one_pytest_verdict(
     assert checks._combined_exit_code(codes) == combined
 
 
-def test_test_files_are_dealt_into_shards_of_about_equal_size(tmp_path: Path) -> None:
-    sizes = {"a.py": 900, "b.py": 500, "c.py": 400, "d.py": 100}
+def write_sized(root: Path, sizes: dict[str, int]) -> list[Path]:
     for name, size in sizes.items():
-        (tmp_path / name).write_text("#" * size)
-    groups = checks.split_test_files([Path(name) for name in sizes], 2, tmp_path)
+        (root / name).write_text("#" * size)
+    return [Path(name) for name in sizes]
+
+
+def test_without_durations_test_files_are_dealt_into_shards_of_about_equal_size(
+    tmp_path: Path,
+) -> None:
+    files = write_sized(tmp_path, {"a.py": 900, "b.py": 500, "c.py": 400, "d.py": 100})
+    costs = checks.estimated_file_costs(files, tmp_path, {})
+    assert costs == {Path("a.py"): 900, Path("b.py"): 500, Path("c.py"): 400, Path("d.py"): 100}
+    groups = checks.split_test_files(files, 2, costs)
     assert groups == [[Path("a.py"), Path("d.py")], [Path("b.py"), Path("c.py")]]
-    assert checks.split_test_files([Path("a.py")], 4, tmp_path) == [[Path("a.py")]]
+    assert checks.split_test_files([Path("a.py")], 4, costs) == [[Path("a.py")]]
+
+
+def test_with_the_last_runs_durations_shards_are_balanced_by_time_not_size(
+    tmp_path: Path,
+) -> None:
+    # example-service, measured: by size, the items, config, health and pre-start files went
+    # together (3.0 s of tests) and the four others (1.55 s) ended 1.5 s earlier.
+    sizes = {"items.py": 5999, "logging.py": 4972, "migrations.py": 4862, "config.py": 3648}
+    sizes |= {"health.py": 3284, "entrypoint.py": 2568, "main.py": 1855, "pre_start.py": 855}
+    files = write_sized(tmp_path, sizes)
+    seconds = {"items.py": 1.5, "logging.py": 0.2, "migrations.py": 0.95, "config.py": 0.04}
+    seconds |= {"health.py": 0.5, "entrypoint.py": 0.3, "main.py": 0.1, "pre_start.py": 1.0}
+    costs = checks.estimated_file_costs(files, tmp_path, seconds)
+    groups = checks.split_test_files(files, 2, costs)
+    loads = [sum(seconds[file.name] for file in group) for group in groups]
+    assert abs(loads[0] - loads[1]) <= 0.1
+    by_size = checks.split_test_files(files, 2, checks.estimated_file_costs(files, tmp_path, {}))
+    size_loads = [sum(seconds[file.name] for file in group) for group in by_size]
+    assert abs(size_loads[0] - size_loads[1]) > 1
+
+
+def test_a_test_file_new_since_the_last_run_is_costed_by_its_size(tmp_path: Path) -> None:
+    files = write_sized(tmp_path, {"old.py": 1000, "other.py": 3000, "new.py": 2000})
+    costs = checks.estimated_file_costs(files, tmp_path, {"old.py": 1.0, "other.py": 1.0})
+    # 2.0 s over 4000 bytes known: the new file's 2000 bytes are worth 1.0 s.
+    assert costs == {Path("old.py"): 1.0, Path("other.py"): 1.0, Path("new.py"): 1.0}
+
+
+def test_test_durations_are_kept_per_project_for_the_next_split(
+    project: Project, tmp_path: Path
+) -> None:
+    context = context_for(project, tmp_path, cache_dir=tmp_path / "cache")
+    kept = checks.durations_file(context)
+    assert kept is not None
+    assert checks.load_test_durations(kept) == {}
+    junit = tmp_path / "junit-0.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase file="tests/a.py" time="1.25"/>'
+        '<testcase file="tests/a.py" time="0.5"/></testsuite></testsuites>'
+    )
+    seconds = checks.junit_file_seconds([junit, tmp_path / "junit-1.xml"])  # one not written
+    checks.keep_test_durations(kept, seconds)
+    assert checks.load_test_durations(kept) == {"tests/a.py": 1.75}
+    # The next run: the mean with what was kept, so one slow run does not flip the split.
+    checks.keep_test_durations(kept, {"tests/a.py": 0.25, "tests/b.py": 2.0})
+    assert checks.load_test_durations(kept) == {"tests/a.py": 1.0, "tests/b.py": 2.0}
+    other = context_for(Project(root=tmp_path / "x", display_path="x", python="python"), tmp_path)
+    assert checks.durations_file(other) is None  # no cache dir: nothing kept
+    kept.write_text("not json")
+    assert checks.load_test_durations(kept) == {}
+
+
+def test_a_shard_is_never_empty() -> None:
+    # An empty one would be a pytest run without file arguments: the whole suite.
+    files = [Path("a.py"), Path("b.py")]
+    assert checks.split_test_files(files, 2, {files[0]: 0.0, files[1]: 0.0}) == [
+        [files[0]],
+        [files[1]],
+    ]
+    assert checks.split_test_files(files[:1], 3, {files[0]: 1.0}) == [[files[0]]]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param(
+            {"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/bin"},
+            {"PYTHONPYCACHEPREFIX": "/cache/fastapi-ci/pycache", "PATH": "/bin"},
+            id="bytecode-off-gets-a-private-cache",
+        ),
+        pytest.param({"PATH": "/bin"}, {"PATH": "/bin"}, id="bytecode-on-is-left-alone"),
+        pytest.param(
+            {"PYTHONDONTWRITEBYTECODE": "", "PATH": "/bin"},
+            {"PYTHONDONTWRITEBYTECODE": "", "PATH": "/bin"},
+            id="empty-means-unset",
+        ),
+        pytest.param(
+            {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/mine"},
+            {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/mine"},
+            id="callers-own-prefix-is-kept",
+        ),
+    ],
+)
+def test_tools_keep_a_bytecode_cache_of_ours_when_python_would_keep_none(
+    env: dict[str, str], expected: dict[str, str]
+) -> None:
+    assert checks.tool_environment(env, Path("/cache/fastapi-ci")) == expected
+    assert checks.tool_environment(env, None) == env
+
+
+def test_the_cache_is_under_xdg_cache_home_else_home() -> None:
+    assert checks.cache_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/fastapi-ci")
+    assert checks.cache_root({"HOME": "/h"}) == Path("/h/.cache/fastapi-ci")
+    assert checks.cache_root({}) is None
 
 
 def test_process_slots_bound_the_processes_and_serve_priority_first() -> None:
@@ -213,6 +319,170 @@ def test_an_expected_check_holds_back_lower_priorities_until_it_asks() -> None:
     assert quick_started.wait(2)
     thread.join()
     slots.release()
+
+
+def test_the_last_shards_slot_goes_to_the_coverage_merge_not_to_a_waiting_check(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("test_a.py", "test_b.py"):
+        (project.root / name).write_text("def test_x() -> None:\n    pass\n")
+    context = context_for(project, tmp_path, test_shards=2)
+    events: list[str] = []
+    shard_ends = [threading.Event(), threading.Event()]
+    mypy_may_end = threading.Event()
+
+    def fake_run_tool(
+        command: list[str],
+        _context: GateContext,
+        check: str,
+        extra_env: dict[str, str] | None = None,
+        slot_held: bool = False,
+    ) -> ToolRun:
+        if extra_env and "FASTAPI_CI_TEST_SHARD" in extra_env:
+            shard = int(extra_env["FASTAPI_CI_TEST_SHARD"])
+            assert shard_ends[shard].wait(5)
+            events.append(f"shard {shard} ended")
+        else:
+            assert slot_held  # the merge never waits behind a quick check
+            events.append("merge")
+        return ToolRun(command, 0, "", "", 0.1)
+
+    def mypy() -> None:
+        with context.process_slots.slot(checks.priority_of("mypy")):
+            events.append("mypy started")
+            assert mypy_may_end.wait(5)
+
+    monkeypatch.setattr(checks, "run_tool", fake_run_tool)
+    tests = threading.Thread(target=checks._run_pytest_shards, args=(context,))
+    tests.start()
+    time.sleep(0.1)  # the shards hold both slots
+    waiting = threading.Thread(target=mypy)
+    waiting.start()
+    shard_ends[0].set()  # the first shard's CPU goes to mypy...
+    time.sleep(0.1)
+    shard_ends[1].set()  # ...the last one's to the merge, while mypy still runs
+    tests.join(5)
+    assert events == ["shard 0 ended", "mypy started", "shard 1 ended", "merge"]
+    mypy_may_end.set()
+    waiting.join(5)
+    assert context.process_slots._free == 2  # every slot was given back
+
+
+def niceness_of(process: subprocess.Popen[str]) -> int:
+    return os.getpriority(os.PRIO_PROCESS, process.pid)
+
+
+@pytest.fixture
+def sleeper() -> Iterator[Callable[[], subprocess.Popen[str]]]:
+    """Starts processes that just wait; stops them at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], text=True)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def lowered(niceness: int) -> int:
+    return min(19, niceness + checks.BesideTests.NICENESS)
+
+
+needs_priority_back = pytest.mark.skipif(
+    not checks.can_restore_priority(),
+    reason="this user may not raise a priority back, so the gate lowers none",
+)
+
+
+@needs_priority_back
+def test_processes_beside_the_tests_yield_the_cpu_to_them_until_they_are_done(
+    sleeper: Callable[[], subprocess.Popen[str]],
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    beside = checks.BesideTests()
+    during, ended = sleeper(), sleeper()
+    beside.started(during)
+    beside.started(ended)
+    assert niceness_of(during) == niceness_of(ended) == lowered(own)
+    beside.ended(ended)
+    beside.tests_done()
+    assert niceness_of(during) == own
+    assert niceness_of(ended) == lowered(own)  # it had ended: left alone
+    after = sleeper()
+    beside.started(after)
+    assert niceness_of(after) == own
+
+
+def test_a_spare_slot_is_granted_only_when_every_slot_is_taken_and_while_open() -> None:
+    slots = ProcessSlots(1)
+    with slots.slot(5, spare_ok=True) as spare:
+        assert not spare  # a free slot first
+    slots.open_spare(1)
+    assert slots.acquire(0) == 1
+    with slots.slot(5, spare_ok=True) as spare:
+        assert spare
+        granted = threading.Event()
+
+        def second() -> None:
+            with slots.slot(6, spare_ok=True):
+                granted.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not granted.wait(0.1)  # the only spare slot is taken
+    assert granted.wait(2)  # given back, granted again
+    thread.join()
+    slots.close_spare()
+    closed = threading.Event()
+
+    def after_close() -> None:
+        with slots.slot(7, spare_ok=True):
+            closed.set()
+
+    thread = threading.Thread(target=after_close)
+    thread.start()
+    assert not closed.wait(0.1)  # closed: waits for a real slot
+    slots.release()
+    assert closed.wait(2)
+    thread.join()
+
+
+@needs_priority_back
+def test_checks_beside_the_tests_run_at_low_priority_until_the_tests_are_done(
+    project: Project, tmp_path: Path
+) -> None:
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    beside_done = threading.Barrier(3, timeout=10)
+    seen: dict[str, int] = {}
+    report_niceness = [sys.executable, "-c", "import os, time; time.sleep(0.3); print(os.nice(0))"]
+
+    def beside(name: str) -> checks.Check:
+        def run(context: GateContext) -> CheckResult:
+            seen[name] = int(checks.run_tool(report_niceness, context, name).stdout)
+            beside_done.wait()
+            return CheckResult(name=name, status="passed", blocking=False)
+
+        return checks.Check(name, run)
+
+    def tests(context: GateContext) -> CheckResult:
+        # Both slots taken, as the shards take them: mypy gets the spare one.
+        assert context.process_slots.acquire(0, count=2) == 2
+        beside_done.wait()
+        context.process_slots.release(2)
+        return CheckResult(name="tests", status="passed", blocking=False)
+
+    gate = [checks.Check("tests", tests), beside("mypy"), beside("audit")]
+    checks.run_checks(gate, context_for(project, tmp_path))
+    assert seen == {"mypy": lowered(own), "audit": lowered(own)}
+    # Without the tests, nothing is lowered.
+    seen.clear()
+    beside_done = threading.Barrier(1)
+    checks.run_checks([beside("mypy"), beside("audit")], context_for(project, tmp_path))
+    assert seen == {"mypy": own, "audit": own}
 
 
 def test_a_check_that_ends_without_asking_holds_nobody_back() -> None:

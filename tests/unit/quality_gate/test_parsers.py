@@ -131,6 +131,21 @@ def test_failure_deep_in_a_library_is_annotated_on_the_test_itself(project: Proj
 def test_junit_that_is_not_xml_is_a_tool_output_error(project: Project) -> None:
     with pytest.raises(parsers.ToolOutputError):
         parsers.parse_junit_failures("<testsuites", project.repo_path, lambda _path: True)
+    with pytest.raises(parsers.ToolOutputError):
+        parsers.parse_junit_file_seconds("<testsuites")
+
+
+def test_junit_gives_the_seconds_each_test_file_took() -> None:
+    assert parsers.parse_junit_file_seconds(recorded("junit.xml")) == {
+        "tests/test_service.py": pytest.approx(0.003)
+    }
+    xml = (
+        '<testsuites><testsuite><testcase file="tests/a.py" time="1.5"/>'
+        '<testcase file="tests/b.py" time="0.25"/><testcase file="tests/a.py" time="0.5"/>'
+        '<testcase name="no file" time="9"/><testcase file="tests/b.py" time="odd"/>'
+        "</testsuite></testsuites>"
+    )
+    assert parsers.parse_junit_file_seconds(xml) == {"tests/a.py": 2.0, "tests/b.py": 0.25}
 
 
 def test_coverage_report_has_the_total_and_each_files_missing_lines() -> None:
