@@ -148,14 +148,21 @@ ensure_packages() {
 }
 
 ensure_uv() {
-  # uv installs the locked package set; Debian's own python3 refuses pip installs (PEP 668),
-  # where it is the interpreter on PATH --break-system-packages is what lets uv in.
-  command -v uv >/dev/null 2>&1 && return 0
-  say "installing uv"
-  python3 -m pip install --quiet uv >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
-    || python3 -m pip install --quiet --break-system-packages uv >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
-    || die "pip install uv failed; see $FASTAPI_CI_LOG_DIR/pip.log"
-  command -v uv >/dev/null 2>&1 || die "uv was installed but is not on PATH"
+  # uv installs the locked package set. It is installed from the hash-pinned requirements
+  # file the actions use, so every machine runs the same uv; another version on PATH is
+  # replaced. Debian's own python3 refuses pip installs (PEP 668): where it is the
+  # interpreter on PATH, --break-system-packages is what lets uv in.
+  local requirements="$CI_DIR/../actions/_shared/uv-requirements.txt" wanted
+  wanted="$(sed -n 's/^uv==\([^ ]*\).*/\1/p' "$requirements")"
+  [[ "$(uv --version 2>/dev/null)" == "uv $wanted "* ]] && return 0
+  say "installing uv $wanted"
+  local pip=(python3 -m pip install --quiet --disable-pip-version-check --require-hashes
+    --only-binary=:all: -r "$requirements")
+  "${pip[@]}" >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
+    || "${pip[@]}" --break-system-packages >>"$FASTAPI_CI_LOG_DIR/pip.log" 2>&1 \
+    || die "pip install uv $wanted failed; see $FASTAPI_CI_LOG_DIR/pip.log"
+  [[ "$(uv --version 2>/dev/null)" == "uv $wanted "* ]] \
+    || die "uv $wanted was installed but \`uv --version\` on PATH says: $(uv --version 2>&1)"
 }
 
 ensure_docker() {

@@ -17,8 +17,10 @@ temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
 venv=$temp/fastapi-ci-venv
 cache_dir=$temp/fastapi-ci-cache
 stamp=$venv/.installed-from
-# uv itself, when the runner has none: pinned, so a cached copy matches its key.
-uv_version=0.13.9
+# uv itself, when the runner has none: pinned and hash-checked by this file, whose content
+# is part of the cache key, so a cached copy is always the one the file names.
+uv_requirements=$root/actions/_shared/uv-requirements.txt
+uv_version=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' "$uv_requirements")
 
 # What is installed is named by its content, not its path: act copies each action of the
 # same repository to its own directory, GitHub shares one; both must install only once.
@@ -49,7 +51,7 @@ plan() {
   fi
   local python lock_hash python_tag
   python=$(project_python)
-  lock_hash=$(sha256sum "$root/uv.lock" | cut -c1-16)
+  lock_hash=$(cat "$root/uv.lock" "$uv_requirements" | sha256sum | cut -c1-16)
   python_tag=$("$python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
   set_output "installed=false"
   set_output "cache-dir=$cache_dir"
@@ -67,9 +69,11 @@ install() {
       uv=$cache_dir/uv/bin/uv
       if [[ ! -x "$uv" ]]; then
         # NOTE: uv installs the locked set in about a second, pip in ~20 s.
-        # A wheel only (never a Rust build from the sdist), nothing else to resolve.
+        # A wheel only (never a Rust build from the sdist), nothing else to resolve, and
+        # only one whose hash the requirements file lists.
         "$python" -m pip install --quiet --disable-pip-version-check --no-deps \
-          --only-binary=:all: --no-compile --target "$cache_dir/uv" "uv==$uv_version"
+          --require-hashes --only-binary=:all: --no-compile --target "$cache_dir/uv" \
+          -r "$uv_requirements"
       fi
     fi
     # One `uv sync` straight from uv.lock: it creates the venv and installs the locked

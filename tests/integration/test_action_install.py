@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import subprocess
 import sys
@@ -68,9 +69,11 @@ def test_plan_keys_the_cache_on_the_lock_and_python(tmp_path: Path) -> None:
     outputs = dict(line.split("=", 1) for line in plan.stdout.splitlines())
     assert outputs["installed"] == "false"
     assert outputs["cache-dir"] == str(tmp_path / "fastapi-ci-cache")
-    lock_hash = subprocess.run(
-        ["sha256sum", str(REPO_ROOT / "uv.lock")], capture_output=True, text=True, check=True
-    ).stdout[:16]
+    # The lock and the hash-pinned uv: a cached uv is always the one the file names.
+    lock_hash = hashlib.sha256(
+        (REPO_ROOT / "uv.lock").read_bytes()
+        + (REPO_ROOT / "actions/_shared/uv-requirements.txt").read_bytes()
+    ).hexdigest()[:16]
     python_tag = "py{}.{}".format(*sys.version_info[:2])
     assert outputs["cache-key"].endswith(f"-{python_tag}-uv0.13.9-{lock_hash}")
 

@@ -508,7 +508,8 @@ class PolicyChecker:
                 f"pip install of unpinned requirements: {listed}{more}",
                 instruction.line,
                 "pin every requirement (pkg==1.2.3), best with hashes: uv pip compile "
-                "--generate-hashes or pip-compile, then pip install --require-hashes -r ...",
+                "--generate-hashes --no-strip-extras or pip-compile, then pip install "
+                "--require-hashes -r ...",
             )
         for what in unreadable:
             self.add(
