@@ -253,11 +253,13 @@ def load_project(
             f"{path_input} is not a Python project (no pyproject.toml, setup.py, setup.cfg, "
             "requirements*.txt or .py file)",
         )
-    if python_input:
-        python = python_input
-    elif needs_python:
-        python = find_project_python(root, None, env.get("PATH"))
-    else:
+    try:
+        python = find_project_python(root, python_input, env=env)
+    except InputError:
+        # Without a check that runs the project's code, ruff and bandit run from fastapi-ci's
+        # environment and need no interpreter of the project's.
+        if python_input or needs_python:
+            raise
         python = "python"
     return Project(
         root=root,
