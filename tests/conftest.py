@@ -19,6 +19,9 @@ import pytest
 from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
 from tests.swarm import Versions, ensure_swarm, push_versions
 
+# The fixture projects' own suites are run by the gate under test, never collected here.
+collect_ignore_glob = ["fixtures/projects/*"]
+
 
 @pytest.fixture(scope="session")
 def docker_cli() -> list[str]:

@@ -67,9 +67,9 @@ def uv_workspace_root(project_dir: Path) -> Path | None:
 
 
 def _is_poetry_project(project_dir: Path) -> bool:
-    return (project_dir / "poetry.lock").is_file() or "poetry" in read_pyproject(
-        project_dir
-    ).get("tool", {})
+    return (project_dir / "poetry.lock").is_file() or "poetry" in read_pyproject(project_dir).get(
+        "tool", {}
+    )
 
 
 def _poetry_environment(project_dir: Path, env: Mapping[str, str]) -> Path | None:

@@ -95,7 +95,9 @@ def test_a_poetry_projects_interpreter_is_the_one_poetry_reports(tmp_path: Path)
     # A stand-in `poetry` that answers `env info --path` as Poetry does: installing Poetry
     # and letting it build an environment outside the project would cost a resolver run per
     # test session for one line of output.
-    poetry_venv_python = make_interpreter(tmp_path / "poetry-envs" / "svc-py3.11" / "bin" / "python")
+    poetry_venv_python = make_interpreter(
+        tmp_path / "poetry-envs" / "svc-py3.11" / "bin" / "python"
+    )
     bin_dir = tmp_path / "bin"
     make_interpreter(bin_dir / "python")
     poetry = make_interpreter(bin_dir / "poetry")
@@ -105,9 +107,7 @@ def test_a_poetry_projects_interpreter_is_the_one_poetry_reports(tmp_path: Path)
     )
     (tmp_path / "svc").mkdir()
     (tmp_path / "svc" / "pyproject.toml").write_text('[tool.poetry]\nname = "svc"\n')
-    found = find_project_python(
-        tmp_path / "svc", None, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    )
+    found = find_project_python(tmp_path / "svc", None, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     assert found == str(poetry_venv_python)
     # Without Poetry installed, the search goes on to PATH.
     poetry.unlink()

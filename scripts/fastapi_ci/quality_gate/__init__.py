@@ -17,7 +17,7 @@ from pydantic import Field
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console
 from fastapi_ci.errors import InputError
-from fastapi_ci.quality_gate import summary
+from fastapi_ci.quality_gate import locks, summary
 from fastapi_ci.quality_gate.checks import (
     CHECKS,
     REPORT_ORDER,
@@ -64,8 +64,9 @@ class QualityGateInputs(ActionInputs):
     )
     requirements: str | None = Field(
         default=None,
-        description="Requirements file to audit, relative to path "
-        "(default: requirements.txt, else uv.lock, else pyproject.toml).",
+        description="Requirements or lock file (uv.lock, poetry.lock) to audit, relative to "
+        "path (default: requirements.txt, else the nearest uv.lock or poetry.lock up to the "
+        "repository's or uv workspace's root, else pyproject.toml).",
     )
     test_shards: int = Field(
         default=0,
@@ -93,6 +94,8 @@ def _requirements_file(inputs: QualityGateInputs, project: Project) -> Path | No
     requirements = project.root / inputs.requirements
     if not requirements.is_file():
         raise InputError("requirements", f"{inputs.requirements} is not a file in {inputs.path}")
+    if locks.is_lock_file(requirements):
+        locks.pinned_packages(requirements)  # not a uv or Poetry lock: exit 2 now
     return requirements
 
 

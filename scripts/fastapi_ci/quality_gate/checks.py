@@ -21,7 +21,6 @@ import heapq
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -36,7 +35,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from fastapi_ci.action_io import Annotation
-from fastapi_ci.quality_gate import parsers
+from fastapi_ci.quality_gate import locks, parsers
+from fastapi_ci.quality_gate.locks import AuditTarget
 from fastapi_ci.quality_gate.project import Project
 
 CheckStatus = Literal["passed", "failed", "unavailable", "error", "skipped"]
@@ -547,52 +547,14 @@ def run_bandit(context: GateContext) -> CheckResult:
 # --- dependency audit -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AuditTarget:
-    """What pip-audit is pointed at, and which file its findings are annotated on."""
-
-    arguments: list[str]
-    annotated_file: Path | None
-    description: str
-
-
-def _audit_target(context: GateContext) -> AuditTarget | ToolRun | None:
-    """The `requirements` input, else requirements.txt, else uv.lock (exported), else
-    pyproject.toml. A failed `uv export` is returned as its run; None: nothing to audit."""
+def _audit_target(context: GateContext) -> AuditTarget | None:
+    """The `requirements` input, else the project's own pins (`locks.find_dependency_file`);
+    None: nothing to audit."""
     root = context.project.root
-    explicit = context.requirements
-    requirements = explicit if explicit is not None else root / "requirements.txt"
-    if requirements.is_file():
-        arguments = ["-r", str(requirements)]
-        # Hash-pinned files (pip-compile/uv --generate-hashes) are the full closure: no need
-        # to let pip resolve them in a throwaway venv, which is slow and needs the index.
-        if "--hash=" in requirements.read_text(encoding="utf-8", errors="replace"):
-            arguments.append("--disable-pip")
-        return AuditTarget(arguments, requirements, requirements.name)
-    uv = shutil.which("uv", path=context.env.get("PATH"))
-    if (root / "uv.lock").is_file() and uv is not None:
-        exported = context.work_dir / "uv-export-requirements.txt"
-        run = run_tool(
-            [
-                uv,
-                "export",
-                "--frozen",
-                "--no-dev",
-                "--no-emit-project",
-                "--format",
-                "requirements-txt",
-                "--output-file",
-                str(exported),
-            ],
-            context,
-            "audit",
-        )
-        if run.returncode != 0:
-            return run
-        return AuditTarget(["-r", str(exported), "--disable-pip"], root / "uv.lock", "uv.lock")
-    if (root / "pyproject.toml").is_file():
-        return AuditTarget([str(root)], root / "pyproject.toml", "pyproject.toml")
-    return None
+    dependency_file = context.requirements or locks.find_dependency_file(root)
+    if dependency_file is None:
+        return None
+    return locks.audit_target(dependency_file, root, context.work_dir)
 
 
 def _unavailable(context: GateContext, run: ToolRun | None, why: str) -> CheckResult:
@@ -622,8 +584,11 @@ def _vulnerability_annotations(
     report: parsers.AuditReport, target: AuditTarget, project: Project
 ) -> list[Annotation]:
     text = ""
-    if target.annotated_file is not None and target.annotated_file.suffix == ".txt":
+    find_line: Callable[[str, str], int | None] = parsers.requirement_line
+    if target.annotated_file is not None and target.annotated_file.suffix in (".txt", ".lock"):
         text = target.annotated_file.read_text(encoding="utf-8", errors="replace")
+        if locks.is_lock_file(target.annotated_file):
+            find_line = locks.lock_line
     file = (
         project.repo_path(str(target.annotated_file)) if target.annotated_file is not None else None
     )
@@ -631,7 +596,7 @@ def _vulnerability_annotations(
         Annotation(
             level="error",
             file=file,
-            line=parsers.requirement_line(text, vuln.package) if text else None,
+            line=find_line(text, vuln.package) if text else None,
             title=f"vulnerable dependency: {vuln.package} {vuln.version}",
             message=(
                 f"{vuln.package} {vuln.version}: {vuln.id}"
@@ -687,11 +652,11 @@ def judge_audit(context: GateContext, target: AuditTarget, run: ToolRun) -> Chec
 def run_audit(context: GateContext) -> CheckResult:
     """pip-audit (its JSON report) on the project's pinned dependencies."""
     target = _audit_target(context)
-    if isinstance(target, ToolRun):
-        return _tool_error("audit", target, context)
     if target is None:
         return _unavailable(
-            context, None, "nothing to audit: no requirements.txt, uv.lock or pyproject.toml"
+            context,
+            None,
+            "nothing to audit: no requirements.txt, uv.lock, poetry.lock or pyproject.toml",
         )
     run = run_tool(
         [*_ours("pip_audit"), *target.arguments, "-f", "json", "--progress-spinner", "off"],
