@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import venv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ import pytest
 
 from fastapi_ci import cli
 from tests.components import EXAMPLE_SERVICE
+from tests.projects import BuiltProject, built_project, project_copy
 from tests.unit.test_action_io import read_outputs
 
 ALL_CHECKS = ["ruff", "format", "mypy", "bandit", "audit", "tests", "coverage"]
@@ -109,7 +111,7 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class RunGate(Protocol):
     """Runs the gate on the checkout (`path` relative to it) with the given flags."""
 
-    def __call__(self, *flags: str, python: Path = ..., path: str = ...) -> GateRun: ...
+    def __call__(self, *flags: str, python: Path | None = ..., path: str = ...) -> GateRun: ...
 
 
 @pytest.fixture
@@ -123,7 +125,8 @@ def run_gate(
 ) -> RunGate:
     """Run `fastapi-ci quality-gate` like a GitHub step; returns what it left behind."""
 
-    def run(*flags: str, python: Path = example_python, path: str = "service") -> GateRun:
+    def run(*flags: str, python: Path | None = example_python, path: str = "service") -> GateRun:
+        """`python=None`: no `--python`, the gate finds the project's interpreter itself."""
         for variable in list(os.environ):
             if variable.startswith(("FASTAPI_CI_QUALITY_GATE_", "INPUT_", "GITHUB_")):
                 monkeypatch.delenv(variable)
@@ -140,7 +143,8 @@ def run_gate(
         monkeypatch.setenv("MYPY_CACHE_DIR", str(shared_mypy_cache))
         monkeypatch.setenv("XDG_CACHE_HOME", str(shared_cache_home))
         capsys.readouterr()
-        exit_code = cli.main(["quality-gate", "--path", path, "--python", str(python), *flags])
+        interpreter = ["--python", str(python)] if python is not None else []
+        exit_code = cli.main(["quality-gate", "--path", path, *interpreter, *flags])
         captured = capsys.readouterr()
         return GateRun(
             exit_code=exit_code,
@@ -310,4 +314,145 @@ def test_a_path_that_is_not_a_python_project_exits_2_with_one_line(
     assert run.log.strip() == (
         "::error title=quality-gate::input 'path': docs is not a Python project (no "
         "pyproject.toml, setup.py, setup.cfg, requirements*.txt or .py file)"
+    )
+
+
+# --- the fixture projects: the shapes users' projects really have ---------------------------
+
+
+@pytest.fixture(scope="session")
+def built_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BuiltProject]:
+    """Every fixture project the gate runs on, installed once per session."""
+    into = tmp_path_factory.mktemp("projects")
+    names = ("uv-workspace", "shared-db-tests", "poetry-project", "plain-requirements")
+    return {name: built_project(name, into) for name in names}
+
+
+@pytest.fixture
+def fixture_project(
+    built_projects: dict[str, BuiltProject], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], BuiltProject]:
+    """A fresh copy of a built fixture project under `<tmp>/checkout`, which is the cwd."""
+
+    def copy(name: str) -> BuiltProject:
+        checkout = tmp_path / "checkout"
+        checkout.mkdir(exist_ok=True)
+        monkeypatch.chdir(checkout)
+        return project_copy(built_projects[name], checkout)
+
+    return copy
+
+
+def check_of(run: GateRun, name: str) -> dict[str, Any]:
+    [check] = [check for check in run.report["checks"] if check["name"] == name]
+    return check
+
+
+def test_a_uv_workspace_member_passes_with_its_own_ruff_mypy_and_root_venv(
+    run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    project = fixture_project("uv-workspace")
+    # Left by an earlier local pytest run: a cache directory the project's `exclude` (which
+    # replaces ruff's defaults) does not name, holding a file ruff would reformat.
+    stale_cache = project.app / ".pytest_cache"
+    stale_cache.mkdir()
+    (stale_cache / "README.md").write_text("# pytest cache\n\n```python\nx=1\n```\n")
+    run = run_gate(NO_AUDIT, python=None, path="uv-workspace/backend")
+    assert run.exit_code == 0, run.log
+    assert f"python: {project.root / '.venv' / 'bin' / 'python'}" in run.log
+    ruff, mypy = check_of(run, "ruff"), check_of(run, "mypy")
+    assert ruff["tool"] == "ruff 0.15.0 (the project's environment)", ruff
+    assert check_of(run, "format")["tool"] == ruff["tool"]
+    assert mypy["tool"] == "mypy 2.4.1 (the project's environment)", mypy
+    assert "ruff 0.15.0 (the project's environment)" in run.log  # the terminal says so too
+    # bandit's low-severity `assert` is a warning on its line, not a failure.
+    assert check_of(run, "bandit")["status"] == "passed"
+    [(props, message)] = run.annotations("warning")
+    assert (props["file"], props["title"]) == (
+        "uv-workspace/backend/app/config.py",
+        "bandit B101 (low severity)",
+    )
+    assert "assert" in message
+    # The gate's own test run left no cache in the checkout.
+    assert not (project.app / ".pytest_cache" / "v").exists()
+
+
+def test_bandit_fails_on_low_severity_findings_when_asked(
+    run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    fixture_project("uv-workspace")
+    only_bandit = ("--no-ruff", "--no-format", "--no-mypy", "--no-tests", NO_AUDIT)
+    run = run_gate(
+        *only_bandit, "--bandit-severity", "low", python=None, path="uv-workspace/backend"
+    )
+    assert run.exit_code == 1, run.log
+    assert run.outputs["failed-checks"] == "bandit"
+    assert run.annotation_at("uv-workspace/backend/app/config.py", 32, "bandit B101")
+
+
+def test_the_audit_reads_the_workspace_roots_uv_lock(
+    run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    fixture_project("uv-workspace")
+    only_audit = ("--no-ruff", "--no-format", "--no-mypy", "--no-bandit", "--no-tests")
+    for flags in ((), ("--requirements", "../uv.lock")):
+        run = run_gate(*only_audit, *flags, python=None, path="uv-workspace/backend")
+        audit = check_of(run, "audit")
+        assert audit["status"] in ("passed", "failed", "unavailable"), audit
+        assert "--no-deps" in audit["command"], audit["command"]
+        if audit["status"] != "unavailable":
+            assert re.search(
+                r"\d+ (dependencies|known vulnerabilit).* in \.\./uv\.lock|"
+                r"^\d+ dependencies",
+                audit["detail"],
+            ), audit["detail"]
+
+
+@pytest.mark.parametrize("name", ["poetry-project", "plain-requirements"])
+def test_a_poetry_or_plain_requirements_project_passes_with_its_own_venv(
+    name: str, run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    project = fixture_project(name)
+    run = run_gate(python=None, path=name)
+    assert run.exit_code == 0, run.log
+    assert f"python: {project.root / '.venv' / 'bin' / 'python'}" in run.log
+    audit = check_of(run, "audit")
+    assert audit["status"] in ("passed", "unavailable"), audit
+    pins = "poetry.lock" if name == "poetry-project" else "requirements.txt"
+    assert pins in audit["detail"] or pins in " ".join(audit["command"]), audit
+
+
+def test_sharding_never_turns_a_suite_sharing_one_database_red(
+    run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    fixture_project("shared-db-tests")
+    run = run_gate(NO_AUDIT, "--test-shards", "2", python=None, path="shared-db-tests")
+    assert run.exit_code == 0, run.log
+    tests = check_of(run, "tests")
+    assert tests["status"] == "passed"
+    assert "not shard-safe" in tests["detail"]
+    [(_props, message)] = run.annotations("warning")
+    assert "test-shards: 1" in message
+    assert float(run.outputs["coverage"]) > 90
+
+
+def test_a_genuinely_failing_test_still_fails_after_the_single_process_rerun(
+    run_gate: RunGate, fixture_project: Callable[[str], BuiltProject]
+) -> None:
+    project = fixture_project("shared-db-tests")
+    line = plant(
+        project.root,
+        "tests/test_security.py",
+        "\n\ndef test_a_broken_expectation() -> None:\n    assert 1 + 1 == 3\n",
+        append=True,
+    )
+    run = run_gate(NO_AUDIT, "--test-shards", "2", python=None, path="shared-db-tests")
+    assert run.exit_code == 1, run.log
+    assert run.outputs["failed-checks"] == "tests"
+    annotations = run.annotations()
+    assert len(annotations) == 1, annotations
+    assert run.annotation_at(
+        "shared-db-tests/tests/test_security.py",
+        line,
+        "test failed: tests.test_security::test_a_broken_expectation",
     )

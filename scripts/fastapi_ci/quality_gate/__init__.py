@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -31,6 +32,7 @@ from fastapi_ci.quality_gate.checks import (
     tool_environment,
 )
 from fastapi_ci.quality_gate.project import Project, load_project, probe_interpreter
+from fastapi_ci.quality_gate.tools import tools_for
 
 __all__ = ["QUALITY_GATE", "QualityGateInputs", "run_quality_gate"]
 
@@ -46,6 +48,11 @@ class QualityGateInputs(ActionInputs):
     format: bool = Field(default=True, description="Run `ruff format --check`.")
     mypy: bool = Field(default=True, description="Run mypy with the project's interpreter.")
     bandit: bool = Field(default=True, description="Run bandit on the project's source.")
+    bandit_severity: Literal["low", "medium", "high"] = Field(
+        default="medium",
+        description="The lowest bandit severity that fails the gate; findings below it are "
+        "warnings on their lines (low: every finding fails).",
+    )
     audit: bool = Field(default=True, description="Run pip-audit on the pinned dependencies.")
     tests: bool = Field(default=True, description="Run pytest with coverage.")
     coverage_min: float = Field(
@@ -60,7 +67,8 @@ class QualityGateInputs(ActionInputs):
     )
     python: str | None = Field(
         default=None,
-        description="The project's interpreter (default: <path>/.venv/bin/python, else python).",
+        description="The project's interpreter (default: its .venv/venv, a uv workspace "
+        "root's .venv or Poetry's environment, else python on PATH).",
     )
     requirements: str | None = Field(
         default=None,
@@ -72,7 +80,8 @@ class QualityGateInputs(ActionInputs):
         default=0,
         ge=0,
         description="Split the test files over this many pytest processes; 0 = one per CPU. "
-        "Set 1 when the tests share state (one database, fixed files) across processes.",
+        "Tests that fail only when sharded are re-run in one process (the gate passes and "
+        "says to set 1).",
     )
     annotations_per_check: int = Field(
         default=10, ge=0, description="At most this many annotations per check."
@@ -119,9 +128,9 @@ def prepare_gate(
     requirements = _requirements_file(inputs, project)
     cache_dir = cache_root(env)
     tool_env = tool_environment(env, cache_dir)
-    mypy_version = (
-        probe_interpreter(project.python, needs, tool_env).mypy_version if needs else None
-    )
+    # Asked even when no check needs the project's code: its ruff, if any, is the one to run.
+    probe = probe_interpreter(project.python, needs, tool_env, required=bool(needs))
+    mypy_version = probe.mypy_version
     context = GateContext(
         project=project,
         env=tool_env,
@@ -132,6 +141,8 @@ def prepare_gate(
         mypy_has_json_output=mypy_version is None or mypy_version >= MYPY_JSON_SINCE,
         requirements=requirements,
         audit_required=inputs.audit_required,
+        bandit_severity=inputs.bandit_severity,
+        tools=tools_for(project.python, probe.versions),
     )
     return context, checks
 

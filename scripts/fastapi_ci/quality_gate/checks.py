@@ -1,11 +1,11 @@
 """The checks of the gate: one function per check, each returning a `CheckResult`.
 
-Where each tool runs, and why:
+Where each tool runs, and why (`tools` decides; the report names the version and where):
 
-* ruff (lint and format), bandit and pip-audit do not import the project's code, so they
-  run from fastapi-ci's own environment (pinned there as runtime dependencies, invoked as
-  `sys.executable -m <tool>`, never from PATH): the gate works on a project that has never
-  heard of fastapi-ci, and the same pins give the same findings everywhere.
+* ruff (lint and format) runs from the project's environment when it has ruff (the project
+  pinned its version: the gate must agree with its developers' `ruff check`), else from
+  fastapi-ci's own. bandit and pip-audit, which never import the project's code, always
+  run from fastapi-ci's environment (`sys.executable -m <tool>`, never from PATH).
 * mypy and pytest must import the project's dependencies, so they run with the project's
   interpreter (the `python` input); `project.probe_interpreter` has checked it has them.
 
@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,9 +34,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from fastapi_ci.action_io import Annotation
-from fastapi_ci.quality_gate import locks, parsers
+from fastapi_ci.quality_gate import locks, parsers, ruff_config
 from fastapi_ci.quality_gate.locks import AuditTarget
 from fastapi_ci.quality_gate.project import Project
+from fastapi_ci.quality_gate.tools import Tool, tools_for
 
 CheckStatus = Literal["passed", "failed", "unavailable", "error", "skipped"]
 
@@ -57,6 +57,7 @@ class CheckResult(BaseModel):
     annotations: list[Annotation] = Field(default_factory=list)
     command: list[str] = Field(default_factory=list)
     output: str = Field(default="", description="The tool's own output (its tail).")
+    tool: str = Field(default="", description="Which tool ran: its version and from where.")
     coverage: parsers.CoverageReport | None = Field(default=None, exclude=True)
 
 
@@ -261,6 +262,14 @@ class GateContext:
     timeouts: Mapping[str, float] | None = None
     beside_tests: BesideTests | None = None
     """Set by `run_checks` when the network-bound checks run beside the tests."""
+    bandit_severity: str = "low"
+    """The lowest bandit severity that fails the check (lower ones are warnings)."""
+    tools: Mapping[str, Tool] | None = None
+    """The tool each check runs (`tools.tools_for`); None: as if the project had none."""
+
+    def tool(self, check: str) -> Tool:
+        """The copy of the tool `check` runs (the project's or fastapi-ci's)."""
+        return (self.tools or tools_for(self.project.python, {}))[check]
 
     def timeout(self, check: str) -> float:
         """Seconds the check may run before it is stopped and reported as an error."""
@@ -452,18 +461,22 @@ def _findings_result(
     )
 
 
-def _ours(module: str) -> list[str]:
-    """Run a tool from fastapi-ci's own environment (not PATH, not the project's venv)."""
-    return [sys.executable, "-m", module]
-
-
 # --- ruff -----------------------------------------------------------------------------------
 
 
 def run_ruff(context: GateContext) -> CheckResult:
     """`ruff check`: lint with the project's ruff config (`--no-fix`: a gate never edits)."""
     run = run_tool(
-        [*_ours("ruff"), "check", "--no-fix", "--output-format", "json"], context, "ruff"
+        [
+            *context.tool("ruff").command,
+            "check",
+            "--no-fix",
+            "--output-format",
+            "json",
+            *ruff_config.exclude_override(context.project.root),
+        ],
+        context,
+        "ruff",
     )
     return _findings_result(
         "ruff",
@@ -476,7 +489,17 @@ def run_ruff(context: GateContext) -> CheckResult:
 
 def run_format(context: GateContext) -> CheckResult:
     """`ruff format --check --diff`: the diff tells which lines would change."""
-    run = run_tool([*_ours("ruff"), "format", "--check", "--diff"], context, "format")
+    run = run_tool(
+        [
+            *context.tool("format").command,
+            "format",
+            "--check",
+            "--diff",
+            *ruff_config.exclude_override(context.project.root),
+        ],
+        context,
+        "format",
+    )
     return _findings_result(
         "format",
         run,
@@ -498,7 +521,7 @@ def mypy_command(context: GateContext) -> list[str]:
         if context.mypy_has_json_output
         else ["--show-error-codes", "--show-column-numbers", "--no-error-summary", "--no-pretty"]
     )
-    return [project.python, "-m", "mypy", "--no-color-output", *output, *targets]
+    return [*context.tool("mypy").command, "--no-color-output", *output, *targets]
 
 
 def run_mypy(context: GateContext) -> CheckResult:
@@ -525,7 +548,7 @@ _BANDIT_EXCLUDES = (
 def bandit_command(context: GateContext) -> list[str]:
     """bandit on the source; the project's `[tool.bandit]` config when it has one."""
     project = context.project
-    command = [*_ours("bandit"), "-r", *project.source_dirs, "-f", "json", "-q"]
+    command = [*context.tool("bandit").command, "-r", *project.source_dirs, "-f", "json", "-q"]
     if project.tool_config("bandit") is not None:
         # bandit reads pyproject.toml only when told to.
         return [*command, "-c", "pyproject.toml"]
@@ -533,14 +556,37 @@ def bandit_command(context: GateContext) -> list[str]:
 
 
 def run_bandit(context: GateContext) -> CheckResult:
-    """Security lint; every finding bandit reports (honouring `# nosec`) fails the check."""
+    """Security lint (honouring `# nosec`): findings from `bandit-severity` up fail the
+    check; those below are warnings on their lines (bandit's `assert` is low severity)."""
     run = run_tool(bandit_command(context), context, "bandit")
-    return _findings_result(
+    result = _findings_result(
         "bandit",
         run,
         context,
-        lambda text: parsers.parse_bandit(text, context.project.repo_path),
+        lambda text: parsers.parse_bandit(text, context.project.repo_path, context.bandit_severity),
         run.stdout,
+    )
+    if result.status != "failed" or not result.annotations:
+        return result
+    failing = sum(annotation.level == "error" for annotation in result.annotations)
+    below = len(result.annotations) - failing
+    if failing:
+        return result.model_copy(
+            update={
+                "findings": failing,
+                "detail": f"{failing} finding{'s' if failing != 1 else ''} of "
+                f"{context.bandit_severity} severity or more"
+                + (f" ({below} below, as warnings)" if below else ""),
+            }
+        )
+    return result.model_copy(
+        update={
+            "status": "passed",
+            "blocking": False,
+            "findings": 0,
+            "detail": f"no findings of {context.bandit_severity} severity or more "
+            f"({below} below, as warnings)",
+        }
     )
 
 
@@ -659,7 +705,14 @@ def run_audit(context: GateContext) -> CheckResult:
             "nothing to audit: no requirements.txt, uv.lock, poetry.lock or pyproject.toml",
         )
     run = run_tool(
-        [*_ours("pip_audit"), *target.arguments, "-f", "json", "--progress-spinner", "off"],
+        [
+            *context.tool("audit").command,
+            *target.arguments,
+            "-f",
+            "json",
+            "--progress-spinner",
+            "off",
+        ],
         context,
         "audit",
     )
@@ -686,12 +739,14 @@ def pytest_command(
         cov = [f"--cov={source}" for source in sources]
     report = f"json:{coverage_json}" if coverage_json is not None else ""
     return [
-        project.python,
-        "-m",
-        "pytest",
+        *context.tool("tests").command,
         f"--junitxml={junit}",
         "-o",
         "junit_family=xunit1",
+        # pytest's cache (last failures) in our temp dir, not the checkout: a .pytest_cache
+        # the gate's own run wrote there would be one more directory for ruff to walk.
+        "-o",
+        f"cache_dir={junit.with_name(junit.stem + '-pytest-cache')}",
         *cov,
         f"--cov-report={report}",
         "--cov-fail-under=0",
@@ -1045,14 +1100,15 @@ REPORT_ORDER = ("ruff", "format", "mypy", "bandit", "audit", "tests", "coverage"
 def _run_guarded(check: Check, context: GateContext) -> CheckResult:
     """A bug or surprise in one check is that check's error, not the end of the gate."""
     try:
-        return check.run(context)
+        result = check.run(context)
     except Exception as error:  # reported as this check's error, see above
-        return _result(check.name, "error", None, f"{type(error).__name__}: {error}")
+        result = _result(check.name, "error", None, f"{type(error).__name__}: {error}")
     finally:
         context.process_slots.forget(priority_of(check.name))
         if check.name == "tests" and context.beside_tests is not None:
             context.process_slots.close_spare()
             context.beside_tests.tests_done()
+    return result.model_copy(update={"tool": context.tool(check.name).label})
 
 
 def run_checks(checks: Sequence[Check], context: GateContext) -> list[CheckResult]:

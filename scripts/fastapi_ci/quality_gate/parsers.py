@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, Field
 
-from fastapi_ci.action_io import Annotation
+from fastapi_ci.action_io import Annotation, AnnotationLevel
 
 RepoPath = Callable[[str], str]
 """Maps a file name as a tool printed it to the file name GitHub annotates."""
@@ -182,12 +182,22 @@ def parse_mypy_text(text: str, repo_path: RepoPath) -> list[Annotation]:
 # --- bandit ---------------------------------------------------------------------------------
 
 
-def parse_bandit(text: str, repo_path: RepoPath) -> list[Annotation]:
-    """`bandit -f json`: one annotation per result, titled with the test id and severity."""
+BANDIT_SEVERITIES = ("low", "medium", "high")
+
+
+def parse_bandit(text: str, repo_path: RepoPath, fail_at: str = "low") -> list[Annotation]:
+    """`bandit -f json`: one annotation per result, titled with the test id and severity;
+    an error from severity `fail_at` up, a warning below it."""
     report = _load_json(text, "bandit")
+    threshold = BANDIT_SEVERITIES.index(fail_at)
+
+    def level(severity: str) -> AnnotationLevel:
+        rank = BANDIT_SEVERITIES.index(severity) if severity in BANDIT_SEVERITIES else threshold
+        return "error" if rank >= threshold else "warning"
+
     return [
         Annotation(
-            level="error",
+            level=level(item["issue_severity"].lower()),
             file=repo_path(item["filename"]),
             line=item["line_number"],
             col=item["col_offset"] + 1 if "col_offset" in item else None,  # 0-based

@@ -269,33 +269,47 @@ def load_project(
     )
 
 
-# Runs inside the project's interpreter: which of the modules can it import, and which mypy?
+# Runs inside the project's interpreter: which of the modules can it import, and which
+# versions of the tools the gate may run from it (a tool it has is the project's choice).
 _PROBE = """
 import importlib.util, json, sys
+from importlib.metadata import version
 found = {m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}
-try:
-    from importlib.metadata import version
-    mypy_version = version("mypy") if found.get("mypy") else None
-except Exception:
-    mypy_version = None
-print(json.dumps({"modules": found, "mypy_version": mypy_version}))
+versions = {}
+for tool in ("mypy", "ruff", "pytest"):
+    try:
+        versions[tool] = version(tool)
+    except Exception:
+        pass
+print(json.dumps({"modules": found, "versions": versions}))
 """
 
 
 @dataclass(frozen=True)
 class InterpreterProbe:
-    """What the project's interpreter can run."""
+    """What the project's interpreter can run: the versions of the tools it has."""
 
-    mypy_version: tuple[int, ...] | None
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mypy_version(self) -> tuple[int, ...] | None:
+        """mypy's version as numbers, or None when the interpreter has no mypy."""
+        raw = self.versions.get("mypy")
+        return _version_tuple(raw) if raw else None
 
 
 def probe_interpreter(
-    python: str, modules_by_check: Mapping[str, Sequence[str]], env: Mapping[str, str]
+    python: str,
+    modules_by_check: Mapping[str, Sequence[str]],
+    env: Mapping[str, str],
+    required: bool = True,
 ) -> InterpreterProbe:
     """Ask the project's interpreter for the modules the enabled checks need.
 
     A missing module exits 2 naming the check and the interpreter: running mypy or pytest
     from anywhere else would not see the project's dependencies and report nonsense.
+    Not `required` (no check runs the project's code): an interpreter that cannot answer
+    only means the tools run from fastapi-ci's environment.
     """
     modules = [module for needed in modules_by_check.values() for module in needed]
     try:
@@ -308,8 +322,12 @@ def probe_interpreter(
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
+        if not required:
+            return InterpreterProbe()
         raise InputError("python", f"cannot run {python}: {error}") from None
     if completed.returncode != 0:
+        if not required:
+            return InterpreterProbe()
         raise InputError("python", f"{python} failed: {completed.stderr.strip().splitlines()[-1:]}")
     answer = json.loads(completed.stdout)
     missing = [module for module, present in answer["modules"].items() if not present]
@@ -323,10 +341,7 @@ def probe_interpreter(
             f"the check{'s' if len(checks) > 1 else ''} with "
             + ", ".join(f"{check}: false" for check in checks),
         )
-    raw_version = answer.get("mypy_version")
-    return InterpreterProbe(
-        mypy_version=_version_tuple(raw_version) if raw_version else None,
-    )
+    return InterpreterProbe(versions=dict(answer.get("versions", {})))
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -58,6 +58,8 @@ def _location(annotation: Annotation) -> str:
 def _row(result: CheckResult) -> str:
     status = f"{STATUS_ICONS[result.status]} {result.status}"
     detail = f" — {markdown_cell(result.detail)}" if result.detail else ""
+    if result.tool:
+        detail += f" · {markdown_cell(result.tool)}"
     duration = f"{result.duration_s:.1f}s" if result.duration_s else "—"
     return f"| {result.name} | {status}{detail} | {result.findings} | {duration} |"
 
@@ -140,7 +142,7 @@ def render_text(results: Sequence[CheckResult]) -> str:
     width = max((len(result.name) for result in results), default=0)
     lines = [
         f"{STATUS_ICONS[result.status]} {result.name:<{width}}  {result.status:<11} "
-        f"{result.duration_s:6.1f}s  {result.detail}"
+        f"{result.duration_s:6.1f}s  {result.detail}" + (f" · {result.tool}" if result.tool else "")
         for result in results
     ]
     verdict = "❌" if failed_check_names(results) else "✅"
