@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from fastapi_ci.action_io import Annotation
-from fastapi_ci.quality_gate import locks, parsers, ruff_config
+from fastapi_ci.quality_gate import locks, parsers, ruff_config, shard_rerun
 from fastapi_ci.quality_gate.locks import AuditTarget
 from fastapi_ci.quality_gate.project import Project
 from fastapi_ci.quality_gate.tools import Tool, tools_for
@@ -723,7 +723,10 @@ def run_audit(context: GateContext) -> CheckResult:
 
 
 def pytest_command(
-    context: GateContext, test_files: Sequence[Path], junit: Path, coverage_json: Path | None
+    context: GateContext,
+    test_files: Sequence[Path | str],
+    junit: Path,
+    coverage_json: Path | None,
 ) -> list[str]:
     """pytest with JUnit XML (xunit1: it names each test's file) and coverage data.
 
@@ -873,9 +876,24 @@ merged.json_report(outfile=json_file)
 """
 
 
-def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]:
-    """Run the suite as `test_shards` pytest processes (or one plain run); return one run
-    standing for all of them, their JUnit files, and the coverage.json path.
+@dataclass(frozen=True)
+class SuiteRun:
+    """The test suite's run: one `ToolRun` standing for all its pytest processes."""
+
+    run: ToolRun
+    failure_reports: list[Path]
+    """The JUnit files whose failures are the verdict (the re-run's, after one)."""
+    duration_reports: list[Path]
+    """The JUnit files of the shards (or the one run): the test files' seconds."""
+    coverage_json: Path
+    only_when_sharded: list[str] = field(default_factory=list)
+    """Tests that failed in the shards and passed re-run in one process."""
+    shards: int = 1
+
+
+def _run_pytest_shards(context: GateContext) -> SuiteRun:
+    """Run the suite as `test_shards` pytest processes (or one plain run); re-run in one
+    process what failed in the shards (`shard_rerun`).
 
     Why shards: pytest is the longest check by far, so without splitting it the gate can
     never be much faster than pytest alone. Each shard is one process over whole files
@@ -898,7 +916,7 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
             # Coverage data goes to our temp dir, not into the user's checkout.
             {"COVERAGE_FILE": str(work / ".coverage")},
         )
-        return run, [junit], coverage_json
+        return SuiteRun(run, [junit], [junit], coverage_json)
 
     releasing = threading.Lock()
     to_release = 0
@@ -918,8 +936,9 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
             )
         finally:
             # Each shard frees its CPU as it ends, for the checks still waiting; all but the
-            # last slot, which goes straight to merging the coverage. That merge is the
-            # gate's last step: a quick check taking its slot first would delay the gate.
+            # last slot, which goes straight to the re-run, if any, and to merging the
+            # coverage. That merge is the gate's last step: a quick check taking its slot
+            # first would delay the gate.
             with releasing:
                 release = to_release > 0
                 to_release -= int(release)
@@ -927,6 +946,8 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
                 context.process_slots.release()
 
     started = time.monotonic()
+    shard_reports = [work / f"junit-{index}.xml" for index in range(len(groups))]
+    coverage_data = [work / f".coverage.{index}" for index in range(len(groups))]
     # The shards start together (a shard that waited for a slot would end last); with more
     # shards than CPUs (the `test-shards` input) the extra ones run on top.
     held = context.process_slots.acquire(priority_of("tests"), count=len(groups))
@@ -934,6 +955,24 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
     try:
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
             runs = list(pool.map(run_shard, range(len(groups))))
+        returncode = _combined_exit_code([run.returncode for run in runs])
+        rerun, failed_in_shards = None, []
+        if returncode == _PYTEST_FAILED:
+            failed_in_shards = shard_rerun.failed_tests(shard_reports)
+        if failed_in_shards:
+            rerun = run_tool(
+                pytest_command(context, failed_in_shards, work / "junit-rerun.xml", None),
+                context,
+                "tests",
+                {"COVERAGE_FILE": str(work / ".coverage.rerun")},
+                slot_held=True,
+            )
+            # A re-run that could not run the tests (a usage error: node ids pytest does not
+            # take from this directory) says nothing: the shards' verdict stands.
+            if rerun.returncode in (0, _PYTEST_FAILED):
+                coverage_data.append(work / ".coverage.rerun")
+            else:
+                rerun = None
         combine = run_tool(
             [
                 context.project.python,
@@ -941,7 +980,7 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
                 _COMBINE_COVERAGE,
                 str(work / ".coverage"),
                 str(coverage_json),
-                *(str(work / f".coverage.{index}") for index in range(len(groups))),
+                *(str(data) for data in coverage_data),
             ],
             context,
             "tests",
@@ -953,24 +992,37 @@ def _run_pytest_shards(context: GateContext) -> tuple[ToolRun, list[Path], Path]
         f"── shard {index + 1}/{len(groups)}: {len(groups[index])} test files\n{run.output}"
         for index, run in enumerate(runs)
     ]
+    failure_reports = shard_reports
+    only_when_sharded: list[str] = []
+    if rerun is not None:
+        outputs.append(
+            f"── re-run in one process: the {len(failed_in_shards)} tests that failed in the "
+            f"shards\n{rerun.output}"
+        )
+        returncode, failure_reports = rerun.returncode, [work / "junit-rerun.xml"]
+        still_failing = set(shard_rerun.failed_tests(failure_reports))
+        only_when_sharded = [test for test in failed_in_shards if test not in still_failing]
     combined = ToolRun(
         command=[*runs[0].command[: -len(groups[0])], f"<{len(groups)} shards of test files>"],
-        returncode=_combined_exit_code([run.returncode for run in runs]),
+        returncode=returncode,
         stdout="\n".join(outputs),
         stderr="" if combine.returncode == 0 else combine.output,
         duration_s=time.monotonic() - started,
     )
-    return combined, [work / f"junit-{index}.xml" for index in range(len(groups))], coverage_json
+    return SuiteRun(
+        combined, failure_reports, shard_reports, coverage_json, only_when_sharded, len(groups)
+    )
 
 
 def run_tests(context: GateContext) -> CheckResult:
     """pytest with coverage; failing tests become annotations from the JUnit reports."""
-    run, junit_files, coverage_file = _run_pytest_shards(context)
-    keep_test_durations(durations_file(context), junit_file_seconds(junit_files))
+    suite = _run_pytest_shards(context)
+    run = suite.run
+    keep_test_durations(durations_file(context), junit_file_seconds(suite.duration_reports))
     coverage = None
-    if coverage_file.is_file():
+    if suite.coverage_json.is_file():
         try:
-            coverage = parsers.parse_coverage_json(coverage_file.read_text(encoding="utf-8"))
+            coverage = parsers.parse_coverage_json(suite.coverage_json.read_text(encoding="utf-8"))
         except parsers.ToolOutputError:
             coverage = None
     if run.returncode == _PYTEST_NO_TESTS:
@@ -980,7 +1032,7 @@ def run_tests(context: GateContext) -> CheckResult:
     def parse_failures(_: str) -> list[Annotation]:
         return [
             annotation
-            for junit in junit_files
+            for junit in suite.failure_reports
             if junit.is_file()
             for annotation in parsers.parse_junit_failures(
                 junit.read_text(encoding="utf-8"), project.repo_path, project.is_project_file
@@ -997,6 +1049,10 @@ def run_tests(context: GateContext) -> CheckResult:
     )
     if result.status == "passed":
         result.detail = "all tests passed"
+    if suite.only_when_sharded:
+        detail, warning = shard_rerun.not_shard_safe(suite.only_when_sharded, suite.shards)
+        result.detail = detail if result.status == "passed" else f"{result.detail}; {detail}"
+        result.annotations = [*result.annotations, warning]
     return result.model_copy(update={"coverage": coverage})
 
 
