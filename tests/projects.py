@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi_ci.quality_gate.locks import pinned_packages
 from tests.components import component_missing
 
 PROJECTS = Path(__file__).resolve().parent / "fixtures" / "projects"
@@ -50,7 +50,8 @@ def _install(name: str, root: Path) -> None:
     install = [uv, "pip", "install", "--quiet", "--python", str(root / ".venv" / "bin" / "python")]
     if (root / "poetry.lock").is_file():
         # What `poetry install` would put in an in-project venv: the lock's pins, as they are.
-        pins = [f"{pin.name}=={pin.version}" for pin in pinned_packages(root / "poetry.lock")]
+        lock = tomllib.loads((root / "poetry.lock").read_text(encoding="utf-8"))
+        pins = [f"{package['name']}=={package['version']}" for package in lock["package"]]
         subprocess.run([*install, "--no-deps", *pins], check=True, timeout=600)
     else:
         subprocess.run(
