@@ -61,14 +61,28 @@ def gate_is_closed(report: DiffReport, fail_on: FailOn) -> bool:
     return any(LEVEL_ORDER[change.level] <= threshold for change in report.changes)
 
 
+def _mode_for(path: Path) -> int:
+    """The permissions `path` keeps (its own when it exists), else those of a file created
+    the ordinary way (0666 less the umask: 0644 usually). The temporary file a write goes
+    through is private (0600): without this, a golden file committed from it would be too."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomically(path: Path, text: str, input_name: str) -> None:
     """Replace `path` in one step, so an interrupted write never leaves half a golden file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        mode = _mode_for(path)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
         ) as handle:
             handle.write(text)
+        os.chmod(handle.name, mode)
         os.replace(handle.name, path)
     except OSError as error:
         raise InputError(input_name, f"cannot write {path}: {error.strerror}") from None

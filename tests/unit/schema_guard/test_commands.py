@@ -7,8 +7,11 @@ way the action imports a project's app with the project's interpreter.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -264,3 +267,24 @@ def test_diff_of_a_file_that_is_not_openapi_names_it(
     assert "input 'base'" in err
     assert str(not_json) in err
     assert "Traceback" not in err
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The umask of a usual shell (files 0644), whatever this process runs with."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_golden_files_are_written_readable_as_any_new_file_is(apps: Path, tmp_path: Path) -> None:
+    exported, updated = tmp_path / "exported.json", tmp_path / "new" / "openapi.json"
+    assert export(apps, "shop_v1:app", exported) == 0
+    assert guard(apps, "shop_v1:app", updated, "--update") == 0
+    assert stat.S_IMODE(exported.stat().st_mode) == 0o644
+    assert stat.S_IMODE(updated.stat().st_mode) == 0o644
+    # A golden file's own permissions survive an update.
+    updated.chmod(0o664)
+    assert guard(apps, "shop_v2:app", updated, "--update") == 0
+    assert stat.S_IMODE(updated.stat().st_mode) == 0o664
