@@ -4,8 +4,10 @@ Rules (id: level) — each one a production incident somebody already had:
 
 * `non-root-user` (error): the final stage must end with a `USER` that is not root/0;
   a container escape from root is a host compromise.
-* `base-image-tag` (error): a base image `:latest` or untagged changes under you.
-* `base-image-digest` (warning): a tag can be re-pushed; a digest cannot.
+* `base-image-tag` (error): a base image (or a `COPY --from=<image>`) `:latest` or
+  untagged changes under you.
+* `base-image-digest` (warning): a tag can be re-pushed; a digest cannot (for
+  `COPY --from=<image>:<tag>` too).
 * `pip-no-cache-dir` (error): pip's cache left in a layer is dead weight (tens of MB).
 * `pip-pinned` (error): `pip install` of unpinned requirements builds a different image
   each day; allowed: `-r` files whose every line is `==`-pinned or hashed,
@@ -362,6 +364,7 @@ class PolicyChecker:
             elif keyword == "WORKDIR":
                 scope.workdir = scope.absolute(expand(instruction.value.strip(), scope.variables))
             elif keyword in ("COPY", "ADD"):
+                self.check_copy_from_image(instruction, scope)
                 scope.record_copy(instruction, lambda source: (self.context / source).is_dir())
             elif keyword == "USER":
                 self.users[stage.index] = (
@@ -388,32 +391,46 @@ class PolicyChecker:
                 "give it a default in the ARG, or pass it in build-args",
             )
             return
-        shown = (
-            stage.base
-            if stage.base == stage.base_as_written
-            else (f"{stage.base} (from {stage.base_as_written})")
+        self.check_image_pinning(stage.base, stage.base_as_written, stage.line, "base image")
+
+    def check_copy_from_image(self, instruction: Instruction, scope: StageScope) -> None:
+        """`COPY --from=<image>` of an image, not a stage: pinned as a base image must be
+        (`COPY --from=ghcr.io/astral-sh/uv:latest` changes the image as `FROM` would)."""
+        source = instruction.flag("from")
+        if source is None or self.dockerfile.stage_named(source) is not None:
+            return
+        missing: list[str] = []
+        image = expand(source, scope.variables, missing)
+        if missing or not image or self.dockerfile.stage_named(image) is not None:
+            return  # a variable without a value, or one that names a stage
+        self.check_image_pinning(
+            image, source, instruction.line, f"{instruction.keyword} --from image"
         )
+
+    def check_image_pinning(self, image: str, as_written: str, line: int, what: str) -> None:
+        """An external image is tagged (not :latest) and, ideally, pinned by digest."""
+        shown = image if image == as_written else f"{image} (from {as_written})"
         try:
-            reference = parse_reference(stage.base)
+            reference = parse_reference(image)
         except ValueError as error:
-            self.add("base-image-tag", "error", f"base image {shown}: {error}", stage.line)
+            self.add("base-image-tag", "error", f"{what} {shown}: {error}", line)
             return
         if reference.digest is None and reference.tag in (None, "latest"):
             how = "untagged (so :latest)" if reference.tag is None else "tagged :latest"
             self.add(
                 "base-image-tag",
                 "error",
-                f"base image {shown} is {how}: the next build may get another Python",
-                stage.line,
+                f"{what} {shown} is {how}: the next build may get a different image",
+                line,
                 "use a version tag (python:3.12-slim), ideally with @sha256:...",
             )
         elif reference.digest is None:
             self.add(
                 "base-image-digest",
                 "warning",
-                f"base image {shown} is not pinned by digest: the tag can be re-pushed",
-                stage.line,
-                f"pin it: {stage.base}@sha256:... "
+                f"{what} {shown} is not pinned by digest: the tag can be re-pushed",
+                line,
+                f"pin it: {image}@sha256:... "
                 "(docker buildx imagetools inspect shows the digest; Dependabot keeps it fresh)",
             )
 

@@ -142,6 +142,30 @@ def test_base_image_tag_rules(tmp_path: Path, base: str, rule: str, level: str) 
     assert (rule, level, 1) in {(f.rule, f.level, f.line) for f in findings}
 
 
+@pytest.mark.parametrize(
+    ("source", "rule", "level"),
+    [
+        ("ghcr.io/astral-sh/uv:0.8.4", "base-image-digest", "warning"),
+        ("ghcr.io/astral-sh/uv:latest", "base-image-tag", "error"),
+        ("ghcr.io/astral-sh/uv", "base-image-tag", "error"),
+        ("${UV_IMAGE}", "base-image-digest", "warning"),
+    ],
+)
+def test_copy_from_an_external_image_is_held_to_the_base_image_rules(
+    tmp_path: Path, source: str, rule: str, level: str
+) -> None:
+    pinned = f"python:3.12-slim@sha256:{'a' * 64}"
+    findings = check_text(
+        tmp_path,
+        f"ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.8.4\nFROM {pinned} AS b\nFROM {pinned}\n"
+        f"ARG UV_IMAGE\nCOPY --from={source} /uv /bin/uv\nCOPY --from=b /x /x\n"
+        "COPY --from=0 /y /y\n" + GOOD_TAIL,
+    )
+    found = {(f.rule, f.level, f.line) for f in findings if f.rule.startswith("base-image")}
+    assert found == {(rule, level, 5)}
+    assert "COPY --from image" in next(f.message for f in findings if f.line == 5)
+
+
 def test_a_digest_pinned_base_has_no_base_findings(tmp_path: Path) -> None:
     digest = "sha256:" + "a" * 64
     findings = check_text(tmp_path, f"FROM python:3.12-slim@{digest} AS b\nFROM b\n" + GOOD_TAIL)
