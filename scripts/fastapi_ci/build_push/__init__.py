@@ -262,6 +262,28 @@ def _largest_layers(engine: Engine, image_id: str) -> list[Layer]:
     ]
 
 
+def _plan_json(report: BuildPushReport) -> str:
+    """The plan a dry run prints: what would be built, tagged and pushed, and the policy."""
+    return report.model_dump_json(
+        indent=2,
+        include={
+            "image",
+            "version",
+            "tags",
+            "labels",
+            "build_args",
+            "push",
+            "dockerfile",
+            "context",
+            "builder",
+            "cache",
+            "provenance",
+            "policy",
+            "notes",
+        },
+    )
+
+
 def _result(
     report: BuildPushReport,
     passed: bool,
@@ -355,39 +377,21 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     )
     errors = report.policy_errors
     if errors:
-        return _result(
-            report,
-            False,
+        headline = (
             f"Dockerfile policy: {len(errors)} error{'s' if len(errors) != 1 else ''} in "
-            f"{shown_dockerfile}; nothing was built",
-            annotations,
+            f"{shown_dockerfile}; nothing was built"
         )
+        # A dry run prints its plan whatever the verdict: it is what the run is for.
+        text = _plan_json(report) + "\n" + render_text(report, headline) if inputs.dry_run else None
+        return _result(report, False, headline, annotations, text=text)
     if inputs.dry_run:
-        plan_json = report.model_dump_json(
-            indent=2,
-            include={
-                "image",
-                "version",
-                "tags",
-                "labels",
-                "build_args",
-                "push",
-                "dockerfile",
-                "context",
-                "builder",
-                "cache",
-                "provenance",
-                "policy",
-                "notes",
-            },
-        )
         return _result(
             report,
             True,
             "dry run: nothing built or pushed",
             annotations,
             outputs={"tags": "\n".join(report.tags), "version": plan.version},
-            text=plan_json,
+            text=_plan_json(report),
         )
 
     policy = RetryPolicy(attempts=inputs.push_attempts)

@@ -101,6 +101,26 @@ def test_policy_errors_fail_with_annotations_on_the_dockerfile_line(
     assert "nothing was built" in stdout
 
 
+def test_a_dry_run_that_fails_the_policy_still_prints_its_plan() -> None:
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/orders",
+            f"{PREFIX}CONTEXT": str(FIXTURES / "user-root"),
+            f"{PREFIX}BUILD_ARGS": "BASE_IMAGE=python:3.12-slim",
+            f"{PREFIX}DRY_RUN": "true",
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SHA": "a" * 40,
+        }
+    )
+    assert code == 1
+    plan, _end = json.JSONDecoder().raw_decode(stdout)  # the plan first, then the verdict
+    assert "ghcr.io/acme/orders:sha-aaaaaaa" in plan["tags"]
+    assert [(f["rule"], f["level"]) for f in plan["policy"] if f["level"] == "error"] == [
+        ("non-root-user", "error")
+    ]
+    assert "nothing was built" in stdout
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
