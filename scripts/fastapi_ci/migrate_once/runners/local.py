@@ -13,6 +13,7 @@ from typing import IO
 from fastapi_ci.action_io import Console
 from fastapi_ci.errors import InputError
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
+from fastapi_ci.project_python import find_project_environment
 
 # After a timeout's SIGTERM, how long the command gets to roll back and close its session.
 TERMINATE_GRACE_SECONDS = 10.0
@@ -40,7 +41,7 @@ class LocalRunner:
             process = subprocess.Popen(
                 job.command,
                 cwd=self.working_directory,
-                env={**os.environ, **job.env},
+                env=_with_project_environment(self.working_directory, {**os.environ, **job.env}),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -77,6 +78,17 @@ class LocalRunner:
             where=f"pid {process.pid} in {self.working_directory}",
             failure=failure,
         )
+
+
+def _with_project_environment(directory: Path, env: dict[str, str]) -> dict[str, str]:
+    """`env` with the project's virtualenv first on PATH, as if activated: `alembic` is
+    found there when that venv is not the directory's own `.venv` (a uv workspace's root
+    `.venv`, Poetry's) and nothing put it on PATH."""
+    venv = find_project_environment(directory, env)
+    if venv is None:
+        return env
+    bin_dir = str(venv.absolute() / "bin")
+    return {**env, "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])}
 
 
 def _stop_group(process: subprocess.Popen[str]) -> None:
