@@ -398,14 +398,11 @@ def test_the_audit_reads_the_workspace_roots_uv_lock(
     for flags in ((), ("--requirements", "../uv.lock")):
         run = run_gate(*only_audit, *flags, python=None, path="uv-workspace/backend")
         audit = check_of(run, "audit")
+        # The lock's pins as they are (not a fresh resolution of pyproject.toml).
+        assert "--no-deps" in audit["command"], audit
         assert audit["status"] in ("passed", "failed", "unavailable"), audit
-        assert "--no-deps" in audit["command"], audit["command"]
         if audit["status"] != "unavailable":
-            assert re.search(
-                r"\d+ (dependencies|known vulnerabilit).* in \.\./uv\.lock|"
-                r"^\d+ dependencies",
-                audit["detail"],
-            ), audit["detail"]
+            assert re.search(r"^\d+ .*\.\./uv\.lock", audit["detail"]), audit["detail"]
 
 
 @pytest.mark.parametrize("name", ["poetry-project", "plain-requirements"])

@@ -691,7 +691,7 @@ def judge_audit(context: GateContext, target: AuditTarget, run: ToolRun) -> Chec
         "audit",
         "passed",
         run,
-        f"{report.audited} dependencies, no known vulnerabilities{skipped}",
+        f"{report.audited} dependencies of {target.description}, no known vulnerabilities{skipped}",
     )
 
 
