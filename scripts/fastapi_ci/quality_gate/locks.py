@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi_ci.errors import InputError
 from fastapi_ci.project_python import uv_workspace_root
+from fastapi_ci.quality_gate.parsers import first_line_naming
 
 LOCK_FILE_NAMES = ("uv.lock", "poetry.lock")
 
@@ -84,19 +85,10 @@ def pinned_packages(lock_file: Path) -> list[PinnedPackage]:
 
 def lock_line(lock_text: str, package: str) -> int | None:
     """The 1-based line of a lock file's `name = "<package>"` (PEP 503 name matching)."""
-    wanted = _canonical(package)
-    for number, line in enumerate(lock_text.splitlines(), start=1):
-        match = _LOCK_NAME.match(line)
-        if match is not None and _canonical(match[1]) == wanted:
-            return number
-    return None
+    return first_line_naming(lock_text, package, _LOCK_NAME)
 
 
 _LOCK_NAME = re.compile(r'^name\s*=\s*"([^"]+)"')
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def is_lock_file(path: Path) -> bool:

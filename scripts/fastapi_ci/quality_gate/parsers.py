@@ -401,9 +401,14 @@ def _canonical(name: str) -> str:
 
 def requirement_line(requirements_text: str, package: str) -> int | None:
     """The 1-based line of a requirements file that pins `package` (PEP 503 name matching)."""
+    return first_line_naming(requirements_text, package, _REQUIREMENT_NAME)
+
+
+def first_line_naming(text: str, package: str, name: re.Pattern[str]) -> int | None:
+    """The 1-based first line whose `name` match (group 1) is `package`, PEP 503-wise."""
     wanted = _canonical(package)
-    for number, line in enumerate(requirements_text.splitlines(), start=1):
-        match = _REQUIREMENT_NAME.match(line)
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = name.match(line)
         if match is not None and _canonical(match[1]) == wanted:
             return number
     return None
