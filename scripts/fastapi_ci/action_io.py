@@ -33,6 +33,7 @@ from actions_toolkit.command import escape_data, escape_property
 from actions_toolkit.file_command import prepare_key_value_message
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from fastapi_ci.cancellation import Cancelled
 from fastapi_ci.errors import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
@@ -256,6 +257,9 @@ class Action(Generic[InputsT]):
     help: str
     inputs: type[InputsT]
     run: Callable[[InputsT, Console], ActionResult]
+    # Outputs written when the action ends in an error (bad input included), so a later
+    # step never reads an unset output as a value (wait-stable's rolled-back: "false").
+    error_outputs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def env_prefix(self) -> str:
@@ -449,19 +453,33 @@ def _report_error(
 
 def execute(action: Action[Any], cli_values: Mapping[str, object], console: Console) -> int:
     """Load inputs, run the action, publish the result; return the exit code."""
+    result: ActionResult | None = None
+    try:
+        code, result = _execute(action, cli_values, console)
+    finally:
+        if result is None:
+            for name, value in action.error_outputs.items():
+                console.set_output(name, value)
+    return code
+
+
+def _execute(
+    action: Action[Any], cli_values: Mapping[str, object], console: Console
+) -> tuple[int, ActionResult | None]:
     inputs: ActionInputs | None = None
     try:
         inputs = load_inputs(action, cli_values, console.env, mask=console.mask)
         result = action.run(inputs, console)
         _publish(inputs, result, console)
-        return EXIT_OK if result.passed else EXIT_CHECK_FAILED
+        return (EXIT_OK if result.passed else EXIT_CHECK_FAILED), result
     except FastapiCiError as error:
         # `summary: false` holds for a failure too; inputs that failed to load mean exit 2,
         # which writes no summary anyway.
-        return _report_error(action, error, console, summary=inputs is None or inputs.summary)
-    except KeyboardInterrupt:
-        console.error("interrupted", title=action.name)
-        return 130
+        code = _report_error(action, error, console, summary=inputs is None or inputs.summary)
+        return code, None
+    except (KeyboardInterrupt, Cancelled) as error:
+        console.error(f"cancelled ({getattr(error, 'signal_name', 'SIGINT')})", title=action.name)
+        return 130, None
     except BrokenPipeError:
         raise
     except Exception as error:  # the last line of defence: no raw traceback
@@ -473,7 +491,7 @@ def execute(action: Action[Any], cli_values: Mapping[str, object], console: Cons
         if console.debug_enabled:
             with console.group("traceback"):
                 console.info(traceback.format_exc())
-        return EXIT_CHECK_FAILED
+        return EXIT_CHECK_FAILED, None
 
 
 def main_for(

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, component_missing, free_port
+from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
+from tests.swarm import SwarmService, Versions, create_service, remove_service
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -157,3 +158,13 @@ def start_service(example_python: Path) -> Iterator[Callable[[str], RunningServi
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def service(
+    swarm: list[str], versions: Versions, registry: Registry, postgres: Postgres
+) -> Iterator[SwarmService]:
+    """The example service at v1 on the real Swarm, removed afterwards."""
+    created = create_service(swarm, versions, registry, postgres.url)
+    yield created
+    remove_service(swarm, created.name)

@@ -8,9 +8,6 @@ one closes its listener on SIGTERM, so clients never find the port closed.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,56 +16,15 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from fastapi_ci.action_io import main_for
-from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
-from tests.components import Postgres, Registry
 from tests.swarm import (
     SwarmService,
-    Versions,
-    create_service,
-    remove_service,
+    assert_rolled_back_to_v1,
+    roll_out,
     serving_image,
+    wait_stable,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
-
-
-def run_action(args: list[str]) -> tuple[int, dict[str, object]]:
-    """Run rollout or wait-stable in process with --json; (exit code, report)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main_for((ROLLOUT, WAIT_STABLE), "test", [*args, "--json"], env=dict(os.environ))
-    print(err.getvalue())  # the action's log, shown by pytest on failure
-    text = out.getvalue()
-    return code, json.loads(text) if text.strip().startswith("{") else {}
-
-
-def roll_out(service: SwarmService, image: str, *env: str) -> dict[str, object]:
-    """rollout IMAGE [env KEY=VALUE...] → its report (asserting it started)."""
-    env_args = [arg for item in env for arg in ("--env", item)]
-    code, report = run_action(["rollout", *service.action_args(), "--image", image, *env_args])
-    assert code == 0, report
-    return report
-
-
-def wait_stable(service: SwarmService, image: str, *extra: str) -> tuple[int, dict[str, object]]:
-    return run_action(
-        [
-            "wait-stable",
-            *service.action_args(),
-            "--image",
-            image,
-            "--service-url",
-            service.url,
-            "--timeout",
-            "90",
-            "--readiness-timeout",
-            "6",
-            "--readiness-interval",
-            "0.25",
-            *extra,
-        ]
-    )
 
 
 @dataclass
@@ -105,15 +61,6 @@ def request_loop(url: str) -> Iterator[RequestLoop]:
         thread.join(timeout=10)
 
 
-@pytest.fixture
-def service(
-    swarm: list[str], versions: Versions, registry: Registry, postgres: Postgres
-) -> Iterator[SwarmService]:
-    created = create_service(swarm, versions, registry, postgres.url)
-    yield created
-    remove_service(swarm, created.name)
-
-
 def test_healthy_v2_rolls_out_with_no_failed_request(
     swarm: list[str], service: SwarmService
 ) -> None:
@@ -129,17 +76,6 @@ def test_healthy_v2_rolls_out_with_no_failed_request(
     assert loop.failures == [], f"{len(loop.failures)} failed of {loop.ok}: {loop.failures[:5]}"
     assert loop.ok > 20
     print(f"requests ok during the update: {loop.ok}")
-
-
-def assert_rolled_back_to_v1(
-    swarm: list[str], service: SwarmService, report: dict[str, object]
-) -> None:
-    assert report["rolled_back"] is True, report
-    assert str(report["serving"]).startswith(service.versions.v1 + "@sha256:")
-    assert serving_image(swarm, service.name).startswith(service.versions.v1 + "@sha256:")
-    response = httpx.get(service.url + "/health/ready", timeout=5)
-    assert response.status_code == 200, response.text
-    print(f"detection (failure seen → rollback begun): {report['detection_seconds']:.2f}s")
 
 
 def test_v2_crashing_at_start_is_rolled_back_and_v1_keeps_serving(

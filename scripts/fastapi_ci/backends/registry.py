@@ -106,6 +106,33 @@ class RegistryCredentials:
         return "Basic " + base64.b64encode(pair).decode()
 
 
+def registry_host(image: str) -> str:
+    """The registry part of an image reference (Docker Hub when there is none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return DOCKER_HUB
+
+
+@dataclass(frozen=True)
+class RegistryLogin:
+    """A user's registry username and password, not yet tied to a host.
+
+    The host is the one the image being pulled names (or `registry`, when the user names
+    one): credentials never go to any other registry, Docker Hub included.
+    """
+
+    username: str
+    password: SecretStr
+    registry: str | None = None
+
+    def credentials_for(self, image: str) -> RegistryCredentials:
+        """The credentials to send when pulling `image`."""
+        return RegistryCredentials(
+            self.registry or registry_host(image), self.username, self.password
+        )
+
+
 class RegistryErrorKind(StrEnum):
     """What a registry (or the engine talking to it) error means for the caller."""
 

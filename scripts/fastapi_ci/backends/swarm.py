@@ -9,6 +9,7 @@ and "is the new image serving" is an exact comparison.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi_ci.backends.docker_engine import Engine
-from fastapi_ci.backends.registry import RegistryCredentials
+from fastapi_ci.backends.registry import RegistryError, RegistryErrorKind, RegistryLogin
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.retry import RetryPolicy, retry_call
 from fastapi_ci.rollout.backend import Observation, RolloutStart, poll_until_settled
@@ -46,6 +47,8 @@ def is_transient(error: BaseException) -> bool:
     import docker.errors
     import requests.exceptions
 
+    if isinstance(error, RegistryError):
+        return error.kind is RegistryErrorKind.TRANSIENT
     if isinstance(error, docker.errors.APIError):
         # "update out of sequence": someone updated the service between our read and write.
         return error.is_server_error() or "out of sequence" in str(error)
@@ -66,7 +69,7 @@ class SwarmBackend:
         self,
         service: str,
         env: Mapping[str, str],
-        credentials: RegistryCredentials | None = None,
+        login: RegistryLogin | None = None,
         *,
         poll_seconds: float = POLL_SECONDS,
         wall: Callable[[], float] = time.time,
@@ -76,10 +79,30 @@ class SwarmBackend:
         self.api = self.engine.client.api
         self.poll_seconds = poll_seconds
         self.wall = wall
-        if credentials is not None:
-            # The SDK keeps the login in memory and sends it as X-Registry-Auth with every
-            # service update, which is how the nodes get to pull (--with-registry-auth).
-            self._call(lambda: self.engine.login(credentials), "registry login")
+        self.login = login
+        self._logged_in: set[str] = set()
+
+    def _log_in_for(self, image: str) -> None:
+        """Log in to the registry `image` names (once), and to no other.
+
+        The SDK keeps the login in memory and sends it as X-Registry-Auth with every service
+        update, which is how the nodes get to pull (--with-registry-auth). A refused login
+        is not retried: the same credentials get the same answer.
+        """
+        if self.login is None:
+            return
+        credentials = self.login.credentials_for(image)
+        if credentials.registry in self._logged_in:
+            return
+        try:
+            self._call(lambda: self.engine.login(credentials), f"login to {credentials.registry}")
+        except RegistryError as error:
+            raise CheckFailed(
+                f"registry {credentials.registry} refused the login of "
+                f"{credentials.username!r}: {error}",
+                fix="check registry-username and registry-password (and registry, if set)",
+            ) from None
+        self._logged_in.add(credentials.registry)
 
     def _call(self, operation: Callable[[], Any], what: str) -> Any:
         import docker.errors
@@ -122,6 +145,7 @@ class SwarmBackend:
             return image
         import docker.errors
 
+        self._log_in_for(image)
         try:
             found = self._call(
                 lambda: self.api.inspect_distribution(image), f"digest lookup of {image}"
@@ -139,6 +163,7 @@ class SwarmBackend:
     def set_image(self, image: str, env: dict[str, str]) -> RolloutStart:
         """Update the service's image (pinned) and env; start-first, pause on failure."""
         pinned = self.resolve(image)
+        self._log_in_for(pinned)
 
         def update() -> RolloutStart:
             # Read and write in one retried unit: a version conflict re-reads the spec.
@@ -151,6 +176,18 @@ class SwarmBackend:
             if env:
                 kept = [e for e in container.get("Env") or () if e.split("=", 1)[0] not in env]
                 container["Env"] = kept + [f"{key}={value}" for key, value in env.items()]
+            if container_key(container) == container_key(spec["TaskTemplate"]["ContainerSpec"]):
+                # The spec already asks for exactly this (a re-run after a rollout that was
+                # never judged). Updating anyway would make Swarm's PreviousSpec this same
+                # spec, and a rollback would then "return" to the failed version.
+                before = service.get("PreviousSpec")
+                return RolloutStart(
+                    previous_image=str(before["TaskTemplate"]["ContainerSpec"]["Image"])
+                    if before
+                    else previous,
+                    deployed_image=pinned,
+                    started_at=self.wall(),
+                )
             update_config = {
                 **(spec.get("UpdateConfig") or {}),
                 "Order": "start-first",
@@ -246,6 +283,10 @@ class SwarmBackend:
             if not previous:
                 raise CheckFailed(f"swarm service {self.service} has no previous spec")
             template = previous["TaskTemplate"]
+            # The nodes that ran the previous version still hold its image: a wrong
+            # password must not keep the failed version serving.
+            with contextlib.suppress(CheckFailed):
+                self._log_in_for(str(template["ContainerSpec"]["Image"]))
             self.api.update_service(
                 service["ID"],
                 service["Version"]["Index"],

@@ -19,13 +19,14 @@ from urllib.parse import urljoin
 from pydantic import Field, SecretStr, field_validator
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console
-from fastapi_ci.backends.registry import RegistryCredentials
+from fastapi_ci.backends.registry import RegistryLogin, registry_host
+from fastapi_ci.cancellation import cancellable
 from fastapi_ci.errors import InputError
 from fastapi_ci.rollout.backend import Backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, wait_stable
 
-__all__ = ["ROLLOUT", "WAIT_STABLE"]
+__all__ = ["ROLLOUT", "WAIT_STABLE", "registry_host"]
 
 BackendName = Literal["swarm", "kubernetes", "ecs"]
 
@@ -67,19 +68,8 @@ class _ServiceInputs(ActionInputs):
         return value.strip()
 
 
-def registry_host(image: str) -> str:
-    """The registry part of an image reference (Docker Hub when there is none)."""
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
 def make_backend(
-    inputs: _ServiceInputs,
-    env: Mapping[str, str],
-    image: str | None,
-    since: float | None = None,
+    inputs: _ServiceInputs, env: Mapping[str, str], since: float | None = None
 ) -> Backend:
     """The chosen backend, its SDK imported only now."""
     if inputs.backend == "ecs":
@@ -96,13 +86,12 @@ def make_backend(
             inputs.container,
             since=since,
         )
-    credentials = None
+    login = None
     if inputs.registry_username and inputs.registry_password:
-        host = inputs.registry or registry_host(image or "")
-        credentials = RegistryCredentials(host, inputs.registry_username, inputs.registry_password)
+        login = RegistryLogin(inputs.registry_username, inputs.registry_password, inputs.registry)
     from fastapi_ci.backends.swarm import SwarmBackend
 
-    return SwarmBackend(inputs.service, env, credentials)
+    return SwarmBackend(inputs.service, env, login)
 
 
 # --- rollout ------------------------------------------------------------------------------------
@@ -131,7 +120,7 @@ class RolloutInputs(_ServiceInputs):
 def run_rollout(inputs: RolloutInputs, console: Console) -> ActionResult:
     """Set the new image on the service; the orchestrator starts rolling it out."""
     overrides = inputs.env_overrides()
-    backend = make_backend(inputs, console.env, inputs.image)
+    backend = make_backend(inputs, console.env)
     start = backend.set_image(inputs.image, overrides)
     started_at = datetime.fromtimestamp(start.started_at, UTC).isoformat()
     text = (
@@ -236,13 +225,8 @@ def _verdict(outcome: StableOutcome, backend: Backend) -> tuple[str, str]:
     return "\n".join(lines), summary
 
 
-def run_wait_stable(inputs: WaitStableInputs, console: Console) -> ActionResult:
-    """Wait for the orchestrator and the deep readiness check; roll back on failure."""
-    url = inputs.readiness_url()
-    since = inputs.started_at.timestamp() if inputs.started_at else None
-    backend = make_backend(inputs, console.env, inputs.image, since)
-    expected = backend.resolve(inputs.image) if inputs.image else backend.current_image()
-    settings = StableSettings(
+def _settings(inputs: WaitStableInputs, url: str | None) -> StableSettings:
+    return StableSettings(
         timeout=inputs.timeout,
         readiness=ReadinessPolicy(
             url=url,
@@ -255,7 +239,19 @@ def run_wait_stable(inputs: WaitStableInputs, console: Console) -> ActionResult:
         readiness_timeout=inputs.readiness_timeout,
         rollback=inputs.rollback,
     )
-    outcome = wait_stable(backend, expected, settings, log=console.info)
+
+
+def run_wait_stable(inputs: WaitStableInputs, console: Console) -> ActionResult:
+    """Wait for the orchestrator and the deep readiness check; roll back on failure."""
+    url = inputs.readiness_url()
+    since = inputs.started_at.timestamp() if inputs.started_at else None
+    with cancellable():
+        backend = make_backend(inputs, console.env, since)
+        # Resolving the tag (and the registry login it needs) runs inside wait_stable's
+        # guard: the rollout has begun, so its failure must roll back too.
+        image = inputs.image
+        expected = (lambda: backend.resolve(image)) if image else backend.current_image
+        outcome = wait_stable(backend, expected, _settings(inputs, url), log=console.info)
     text, summary = _verdict(outcome, backend)
     report = {
         "service": inputs.service,
@@ -302,4 +298,5 @@ WAIT_STABLE = Action(
     help="Wait for a rollout to be complete and deeply ready; roll back and fail if not.",
     inputs=WaitStableInputs,
     run=run_wait_stable,
+    error_outputs={"rolled-back": "false", "previous-image": "", "deployed-image": ""},
 )

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # httpx is imported when a probe runs, not when the CLI starts
     import httpx
+
+# A readiness answer is a few bytes of JSON; more is read as "not ready", never inflated.
+MAX_BODY_BYTES = 64 * 1024
 
 # Bodies that say "not ready" even with a 2xx status (a probe written to never fail).
 NOT_READY_STATUSES = frozenset(
@@ -66,7 +70,7 @@ def judge(status: int, body: bytes) -> Probe:
         return Probe(False, f"HTTP {status}: {text[:200]}")
     try:
         document = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested past the stack
         document = None
     if isinstance(document, dict):
         declared = str(document.get("status", "")).strip().lower()
@@ -75,15 +79,81 @@ def judge(status: int, body: bytes) -> Probe:
     return Probe(True, f"HTTP {status}")
 
 
-def probe_once(client: httpx.Client, policy: ReadinessPolicy) -> Probe:
-    """GET the readiness URL once; a connection error or timeout is simply not ready."""
+class _TooLarge(Exception):
+    """The answer is larger than MAX_BODY_BYTES (before or after decompression)."""
+
+
+def _capped_body(response: httpx.Response, until: float, clock: Callable[[], float]) -> bytes:
+    """The body, read raw and decompressed by us, never past MAX_BODY_BYTES or `until`.
+
+    httpx would inflate a gzip body whole (a 64 KiB bomb is gigabytes); we ask for no
+    encoding, and if the server sends one anyway, inflate with an output limit.
+    """
+    raw = bytearray()
+    # A response built in memory (a transport that is no network) has no stream left.
+    chunks = [response.content] if response.is_stream_consumed else response.iter_raw()
+    for chunk in chunks:
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise _TooLarge
+        if clock() > until:
+            raise _Late
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return bytes(raw)
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return b""  # unreadable, judged on the status alone
+    # wbits 47: zlib or gzip, whichever the header says.
+    inflater = zlib.decompressobj(wbits=47)
+    try:
+        body = inflater.decompress(bytes(raw), MAX_BODY_BYTES + 1)
+    except zlib.error:
+        return b""
+    if len(body) > MAX_BODY_BYTES:
+        raise _TooLarge
+    return body
+
+
+class _Late(Exception):
+    """The probe's wall-clock budget ran out (a server answering one byte at a time)."""
+
+
+def probe_once(
+    client: httpx.Client,
+    policy: ReadinessPolicy,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Probe:
+    """GET the readiness URL once; an error, a timeout or an oversized body is not ready.
+
+    The probe ends by `policy.request_timeout` (or `deadline`, if sooner) by the wall clock:
+    httpx's timeout is per read, and a server sending a byte a second never trips it.
+    """
     import httpx
 
+    from fastapi_ci.rollout._bounded_http import DeadlineTransport
+
+    until = clock() + policy.request_timeout
+    if deadline is not None:
+        until = min(until, deadline)
+    budget = max(0.01, until - clock())
+    transport = getattr(client, "_transport", None)  # the client is ours or a test's
+    if isinstance(transport, DeadlineTransport):
+        transport.until = until
     try:
-        response = client.get(policy.url, timeout=policy.request_timeout)
+        with client.stream(
+            "GET", policy.url, timeout=budget, headers={"Accept-Encoding": "identity"}
+        ) as response:
+            body = _capped_body(response, until, clock)
+    except httpx.TimeoutException:
+        return Probe(False, f"no complete answer within {budget:.3g}s")
+    except _Late:
+        return Probe(False, f"no complete answer within {budget:.3g}s (body still arriving)")
+    except _TooLarge:
+        return Probe(False, f"the answer is larger than {MAX_BODY_BYTES} bytes")
     except httpx.HTTPError as error:
         return Probe(False, f"{type(error).__name__}: {error}")
-    return judge(response.status_code, response.content)
+    return judge(response.status_code, body)
 
 
 def wait_ready(
@@ -96,17 +166,17 @@ def wait_ready(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReadinessResult:
     """Probe until `policy.successes` consecutive ready answers, or `deadline` (monotonic)."""
-    import httpx
+    from fastapi_ci.rollout._bounded_http import deadline_client
 
     own_client = client is None
-    http = client or httpx.Client(follow_redirects=False)
+    http = client or deadline_client()
     streak = failed_streak = probes = 0
     delay = policy.interval
     first_failure: float | None = None
     detail = "not probed"
     try:
         while True:
-            probe = probe_once(http, policy)
+            probe = probe_once(http, policy, deadline, clock)
             probes += 1
             detail = probe.detail
             if probe.ready:

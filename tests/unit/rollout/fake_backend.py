@@ -13,7 +13,8 @@ class ScriptedBackend:
 
     image: str = "registry.example/app:v1@sha256:1111"
     previous: str | None = "registry.example/app:v0@sha256:0000"
-    waits: list[Observation] = field(default_factory=list)
+    # Each wait returns the next observation, or raises it if it is an exception.
+    waits: list[Observation | BaseException] = field(default_factory=list)
     final: Observation = field(default_factory=lambda: Observation("complete", "still complete"))
     calls: list[str] = field(default_factory=list)
     name: str = "scripted"
@@ -41,7 +42,10 @@ class ScriptedBackend:
 
     def wait(self, expected_image: str, deadline: float) -> Observation:
         self.calls.append(f"wait {expected_image}")
-        return self.waits.pop(0)
+        seen = self.waits.pop(0)
+        if isinstance(seen, BaseException):
+            raise seen
+        return seen
 
     def rollback(self) -> str:
         self.calls.append("rollback")

@@ -102,3 +102,11 @@ def test_rollback_is_a_true_false_input_read_from_the_environment(tmp_path: Path
 )
 def test_registry_host_of_an_image(image: str, host: str) -> None:
     assert registry_host(image) == host
+
+
+def test_wait_stable_bad_input_still_sets_rolled_back_false(tmp_path: Path) -> None:
+    # A later step reads rolled-back; an unset output would read as "" (neither answer).
+    code = execute(WAIT_STABLE, {"service": "orders", "timeout": "soon"}, console(tmp_path))
+    assert code == 2
+    assert "rolled-back<<" in outputs(tmp_path)
+    assert "\nfalse\n" in outputs(tmp_path)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import resource
+import time
+
 import httpx
 import pytest
 
-from fastapi_ci.rollout.readiness import ReadinessPolicy, judge, wait_ready
+from fastapi_ci.rollout._bounded_http import DeadlineTransport, deadline_client
+from fastapi_ci.rollout.readiness import (
+    MAX_BODY_BYTES,
+    ReadinessPolicy,
+    judge,
+    probe_once,
+    wait_ready,
+)
+from tests.hostile_http import hostile_server
 
 
 class FakeTime:
@@ -115,3 +127,50 @@ def test_consecutive_failures_end_the_wait_before_the_deadline() -> None:
     assert not result.ready
     assert result.probes == 4
     assert time.now == 0.25 + 0.25 + 0.5  # far from the 60 s deadline
+
+
+def test_a_body_nested_past_the_stack_is_judged_not_a_crash() -> None:
+    # json.loads raises RecursionError on this; it is simply not JSON that says "not ready".
+    assert judge(200, b"[" * 200_000).ready
+
+
+@pytest.mark.parametrize("mode", ["slow-loris-body", "slow-loris-headers"])
+def test_a_server_answering_one_byte_a_second_ends_the_probe_by_its_timeout(mode: str) -> None:
+    policy = ReadinessPolicy("", successes=1, request_timeout=1.5)
+    with hostile_server(mode) as server:
+        started = time.monotonic()
+        with deadline_client() as client:
+            probe = probe_once(client, dataclasses.replace(policy, url=server.url))
+        elapsed = time.monotonic() - started
+    assert not probe.ready
+    assert "no complete answer within" in probe.detail
+    assert elapsed < 2.5, f"the probe took {elapsed:.1f}s with a 1.5 s timeout"
+
+
+def test_the_whole_wait_ends_by_its_deadline_against_a_slow_loris() -> None:
+    with hostile_server("slow-loris-body") as server:
+        started = time.monotonic()
+        result = wait_ready(
+            ReadinessPolicy(server.url, request_timeout=30, interval=0.1),
+            deadline=started + 2.0,
+        )
+        elapsed = time.monotonic() - started
+    assert not result.ready
+    assert elapsed < 3.0, f"the wait took {elapsed:.1f}s with a 2 s deadline"
+
+
+def test_a_gzip_bomb_is_not_inflated_past_the_cap() -> None:
+    with hostile_server("gzip-bomb") as server:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with deadline_client() as client:
+            probe = probe_once(client, ReadinessPolicy(server.url))
+        grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert not probe.ready
+    assert f"larger than {MAX_BODY_BYTES} bytes" in probe.detail
+    assert grown_kib < 16 * 1024, f"memory grew by {grown_kib} KiB reading a 32 MiB bomb"
+
+
+def test_the_deadline_transport_is_the_one_httpx_uses() -> None:
+    # DeadlineTransport replaces httpx's private `_pool`: this breaks if httpx stops using it.
+    transport = DeadlineTransport()
+    assert transport._pool._network_backend is transport.backend

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fastapi_ci.cancellation import Cancelled
+from fastapi_ci.errors import CheckFailed
 from fastapi_ci.rollout import stable
 from fastapi_ci.rollout.backend import Observation
 from fastapi_ci.rollout.readiness import ReadinessPolicy, ReadinessResult
@@ -129,3 +131,64 @@ def test_a_rollback_that_does_not_settle_is_reported(readiness: list[bool]) -> N
     outcome = wait_stable(backend, NEW, StableSettings(timeout=5, readiness=None))
     assert outcome.rolled_back
     assert outcome.rollback_note == "the rollback did not settle: update paused"
+
+
+@pytest.mark.parametrize(
+    ("error", "failure"),
+    [
+        (RecursionError("maximum recursion depth exceeded"), "internal error: RecursionError"),
+        (MemoryError(), "internal error: MemoryError"),
+        (Cancelled("SIGTERM"), "the wait was cancelled (SIGTERM)"),
+        (KeyboardInterrupt(), "the wait was interrupted (SIGINT)"),
+        (CheckFailed("the Swarm API refused task list"), "the Swarm API refused task list"),
+    ],
+)
+def test_any_exit_that_is_not_a_stable_verdict_rolls_back(
+    readiness: list[bool], error: BaseException, failure: str
+) -> None:
+    backend = ScriptedBackend(
+        image=NEW, previous=OLD, waits=[error, Observation("complete", "back on v1")]
+    )
+    outcome = wait_stable(backend, NEW, StableSettings(timeout=5, readiness=None))
+    assert not outcome.passed
+    assert str(outcome.failure).startswith(failure)
+    assert outcome.rolled_back
+    assert outcome.serving == OLD
+    assert backend.calls == [f"wait {NEW}", "rollback", f"wait {OLD}"]
+
+
+def test_a_failed_resolve_of_the_image_rolls_back(readiness: list[bool]) -> None:
+    backend = ScriptedBackend(image=NEW, previous=OLD, waits=[Observation("complete", "v1")])
+
+    def refused_login() -> str:
+        raise CheckFailed("registry 127.0.0.1:5000 refused the login of 'ci-user'")
+
+    outcome = wait_stable(backend, refused_login, StableSettings(timeout=5, readiness=None))
+    assert outcome.rolled_back
+    assert "refused the login" in str(outcome.failure)
+    assert outcome.serving == OLD
+
+
+def test_a_second_cancellation_cuts_only_the_wait_for_the_rollback(
+    readiness: list[bool],
+) -> None:
+    backend = ScriptedBackend(
+        image=NEW, previous=OLD, waits=[Cancelled("SIGINT"), Cancelled("SIGTERM")]
+    )
+    outcome = wait_stable(backend, NEW, StableSettings(timeout=5, readiness=None))
+    assert outcome.rolled_back
+    assert "rollback" in backend.calls
+    assert outcome.serving == OLD
+    assert "not waited for" in outcome.rollback_note
+
+
+def test_a_rollback_that_cannot_start_is_reported_not_raised(readiness: list[bool]) -> None:
+    class BrokenRollback(ScriptedBackend):
+        def rollback(self) -> str:
+            raise CheckFailed("the Swarm API refused rollback of service orders")
+
+    backend = BrokenRollback(image=NEW, previous=OLD, waits=[Observation("failed", "crash")])
+    outcome = wait_stable(backend, NEW, StableSettings(timeout=5, readiness=None))
+    assert not outcome.rolled_back
+    assert "could not start" in outcome.rollback_note
+    assert outcome.serving == NEW

@@ -57,6 +57,7 @@ def backend(api: FakeApi) -> SwarmBackend:
     made = SwarmBackend.__new__(SwarmBackend)
     made.service, made.api, made.poll_seconds = "orders", api, 0.0
     made.wall = lambda: 0.0
+    made.login = None
     return made
 
 
