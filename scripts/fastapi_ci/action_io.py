@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import traceback
@@ -55,9 +56,14 @@ class ActionInputs(BaseModel):
     """Base of every action's inputs model. Field `foo_bar` is the input `foo-bar`.
 
     Mark a field positional on the CLI with `Field(json_schema_extra={"positional": True})`.
+    Every text input is one line (no control characters) unless marked `"multiline": True`;
+    an empty environment value means "unset" unless the field is marked
+    `"empty_is_value": True` (action.yml gives it a non-empty default, so an empty value
+    arrives only when the user wrote `''`). Numbers must be finite (`inf`, `nan`, `1e309`
+    are refused).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     summary: bool = Field(default=True, description="Write a step summary on GitHub.")
 
@@ -281,9 +287,38 @@ def _is_list(annotation: Any) -> bool:
     )
 
 
-def _is_positional(model: type[ActionInputs], name: str) -> bool:
+def _has_flag(model: type[ActionInputs], name: str, flag: str) -> bool:
     extra = model.model_fields[name].json_schema_extra
-    return isinstance(extra, dict) and extra.get("positional") is True
+    return isinstance(extra, dict) and extra.get(flag) is True
+
+
+def _is_positional(model: type[ActionInputs], name: str) -> bool:
+    return _has_flag(model, name, "positional")
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MULTILINE_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def check_text(name: str, value: str, *, multiline: bool = False, secret: bool = False) -> None:
+    """Raise InputError when `value` is not valid UTF-8 or holds control characters.
+
+    Non-UTF-8 bytes reach Python as lone surrogates (os.environ's surrogateescape); a
+    newline in a one-line input (a URL, a name) could only be a mistake or an attack.
+    """
+    shown = "" if secret else f", got {_shorten(value)!r}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(input_name(name), f"is not valid UTF-8{shown}") from None
+    pattern = _MULTILINE_CONTROL_CHARACTERS if multiline else _CONTROL_CHARACTERS
+    if pattern.search(value):
+        what = "control characters" if multiline else "a newline or control characters"
+        raise InputError(input_name(name), f"must not contain {what}{shown}")
+
+
+def _shorten(value: str, limit: int = 80) -> str:
+    return value if len(value) <= limit else value[:limit] + f"... ({len(value)} characters)"
 
 
 def _parse_env_value(model: type[ActionInputs], name: str, raw: str) -> object:
@@ -309,8 +344,14 @@ def _parse_env_value(model: type[ActionInputs], name: str, raw: str) -> object:
 
 
 def _env_raw_value(action: Action[Any], name: str, env: Mapping[str, str]) -> str | None:
-    """`FASTAPI_CI_<ACTION>_<INPUT>`, unless empty (an unset action input arrives as "")."""
-    value = env.get(action.env_prefix + name.upper(), "").strip()
+    """`FASTAPI_CI_<ACTION>_<INPUT>`, unless empty (an unset action input arrives as "").
+
+    For an `empty_is_value` input, a set but empty variable is the value "".
+    """
+    key = action.env_prefix + name.upper()
+    value = env.get(key, "").strip()
+    if not value and key in env and _has_flag(action.inputs, name, "empty_is_value"):
+        return ""
     return value or None
 
 
@@ -345,6 +386,13 @@ def load_inputs(
                 continue
         if isinstance(value, str):
             try:
+                check_text(
+                    name,
+                    value,
+                    multiline=_has_flag(action.inputs, name, "multiline")
+                    or _is_list(action.inputs.model_fields[name].annotation),
+                    secret=name in secret_fields,
+                )
                 value = _parse_env_value(action.inputs, name, value)
             except InputError as exc:
                 errors.append(exc)

@@ -146,7 +146,13 @@ def deploy_input_check(**inputs: str) -> subprocess.CompletedProcess[str]:
         for step in jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")["build-push"]["steps"]
         if step.get("name") == "Check the deploy inputs"
     ]
-    defaults = {"TARGET": "swarm", "SERVICE_URL": "", "HEALTH_URL": "/health/ready"}
+    defaults = {
+        "TARGET": "swarm",
+        "SERVICE_URL": "",
+        "HEALTH_URL": "/health/ready",
+        "TIMEOUT": "600",
+        "ONE_LINE_SERVICE": "orders",
+    }
     env = {**os.environ, **defaults, "MIGRATE": "true", "TASK_DEFINITION": "", **inputs}
     return subprocess.run(
         ["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, check=False
@@ -162,6 +168,14 @@ def deploy_input_check(**inputs: str) -> subprocess.CompletedProcess[str]:
             {"TARGET": "ecs", "SERVICE_URL": "http://x"},
             "input 'task-definition': the ecs target runs the migration",
         ),
+        ({"HEALTH_URL": "", "ONE_LINE_SERVICE": "orders\n::stop-commands::x"}, "input 'service'"),
+        ({"SERVICE_URL": "http://x\n/y", "ONE_LINE_SERVICE_URL": "http://x\n/y"}, "one line"),
+        ({"SERVICE_URL": "ftp://x"}, "input 'service-url': expected an http"),
+        ({"HEALTH_URL": "ftp://x/health"}, "input 'health-url': expected '', a /path"),
+        ({"HEALTH_URL": "", "TIMEOUT": "inf"}, "input 'timeout': expected seconds"),
+        ({"HEALTH_URL": "", "TIMEOUT": "1e309"}, "input 'timeout'"),
+        ({"HEALTH_URL": "", "TIMEOUT": "-1"}, "input 'timeout'"),
+        ({"HEALTH_URL": "", "TIMEOUT": "0"}, "input 'timeout'"),
     ],
 )
 def test_deploy_refuses_a_call_it_cannot_finish_before_building(
@@ -169,7 +183,9 @@ def test_deploy_refuses_a_call_it_cannot_finish_before_building(
 ) -> None:
     checked = deploy_input_check(**inputs)
     assert checked.returncode == 2
-    assert f"::error title=deploy::{error}" in checked.stdout
+    [line] = checked.stdout.splitlines()  # one line: a value's newline cannot start another
+    assert line.startswith("::error title=deploy::")
+    assert error in line
 
 
 @pytest.mark.parametrize(

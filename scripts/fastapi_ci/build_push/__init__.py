@@ -139,7 +139,9 @@ class BuildPushInputs(ActionInputs):
     push_attempts: int = Field(
         default=4, ge=1, le=10, description="Attempts per push/login on transient errors."
     )
-    timeout_minutes: float = Field(default=30, gt=0, description="Stop a build running longer.")
+    timeout_minutes: float = Field(
+        default=30, gt=0, le=24 * 60, description="Stop a build running longer."
+    )
     dry_run: bool = Field(
         default=False, description="Print the plan (tags, labels, build args, push) as JSON only."
     )

@@ -60,6 +60,7 @@ class MigrateOnceInputs(ActionInputs):
     command: str = Field(
         default="alembic upgrade head",
         description="The migration command, shell-split (no shell runs it).",
+        json_schema_extra={"multiline": True},
     )
     timeout: float = Field(
         default=600, gt=0, le=6 * 3600, description="Seconds the migration may take in all."

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -66,6 +66,24 @@ class _ServiceInputs(ActionInputs):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+
+# Six hours: GitHub's limit for a job on its hosted runners.
+MAX_WAIT_SECONDS = 6 * 3600
+
+
+def http_url(value: str) -> str:
+    """`value` if it is an absolute http(s) URL with a host; ValueError saying why not."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"a URL must not contain whitespace, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ValueError(f"the port is not a number in {value!r}") from None
+    return value
 
 
 def make_backend(
@@ -158,29 +176,37 @@ class WaitStableInputs(_ServiceInputs):
         description="The image that must end up serving (default: the one the service asks for).",
     )
     timeout: float = Field(
-        default=600, gt=0, description="Seconds to wait for the rollout, and again for a rollback."
+        default=600,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the rollout, and again for a rollback.",
     )
     health_url: str = Field(
         default="/health/ready",
         description="Deep readiness URL, or a path joined to service-url ('' to skip).",
+        json_schema_extra={"empty_is_value": True},
     )
     service_url: str | None = Field(
         default=None, description="Where the runner reaches the service (http://host:port)."
     )
     readiness_successes: int = Field(
-        default=3, ge=1, description="Consecutive ready answers needed."
+        default=3, ge=1, le=1000, description="Consecutive ready answers needed."
     )
     readiness_failures: int = Field(
         default=3,
         ge=0,
+        le=1000,
         description="Consecutive not-ready answers that fail the check early (0: wait out "
         "readiness-timeout).",
     )
     readiness_timeout: float = Field(
-        default=60, gt=0, description="Seconds the readiness check may take."
+        default=60, gt=0, le=MAX_WAIT_SECONDS, description="Seconds the readiness check may take."
     )
     readiness_interval: float = Field(
-        default=0.5, gt=0, description="Seconds between readiness probes (doubles on failure)."
+        default=0.5,
+        gt=0,
+        le=600,
+        description="Seconds between readiness probes (doubles on failure).",
     )
     rollback: bool = Field(default=True, description="Roll back on failure or timeout.")
     started_at: datetime | None = Field(
@@ -188,6 +214,22 @@ class WaitStableInputs(_ServiceInputs):
         description="When the rollout began (rollout's started-at output): Kubernetes "
         "conditions older than this are stale (default: when this step starts).",
     )
+
+    @field_validator("service_url")
+    @classmethod
+    def _service_url_is_http(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
+
+    @field_validator("health_url")
+    @classmethod
+    def _health_url_is_http_or_a_path(cls, value: str) -> str:
+        if value == "" or value.startswith("/"):
+            if any(ch.isspace() for ch in value):
+                raise ValueError(f"a path must not contain whitespace, got {value!r}")
+            return value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected '', a /path or an http(s):// URL, got {value!r}")
+        return http_url(value)
 
     def readiness_url(self) -> str | None:
         """The absolute readiness URL, or None when the deep check is switched off."""

@@ -110,3 +110,46 @@ def test_wait_stable_bad_input_still_sets_rolled_back_false(tmp_path: Path) -> N
     assert code == 2
     assert "rolled-back<<" in outputs(tmp_path)
     assert "\nfalse\n" in outputs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout", "inf"),
+        ("timeout", "1e309"),
+        ("timeout", "nan"),
+        ("timeout", "-5"),
+        ("readiness_timeout", "Infinity"),
+        ("readiness_interval", "1e309"),
+        ("health_url", "http://127.0.0.1:8000/health\n/ready"),
+        ("health_url", "ftp://127.0.0.1/health"),
+        ("health_url", "health/ready"),
+        ("service_url", "http://127.0.0.1:8000\r\nX: y"),
+        ("service_url", "127.0.0.1:8000"),
+        ("service_url", "file:///etc/passwd"),
+    ],
+)
+def test_bad_durations_and_urls_exit_2_before_the_service_is_touched(
+    tmp_path: Path, scripted: ScriptedBackend, field: str, value: str
+) -> None:
+    out = console(tmp_path)
+    inputs = {"service": "orders", "service_url": "http://127.0.0.1:8000", field: value}
+    assert execute(WAIT_STABLE, inputs, out) == 2
+    assert f"input '{field.replace('_', '-')}'" in out.stderr.getvalue()  # type: ignore[attr-defined]
+    assert scripted.calls == []
+
+
+def test_an_empty_health_url_from_the_environment_skips_the_readiness_check(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    # action.yml's default is /health/ready: an empty value arrives only from `health-url: ''`.
+    scripted.image, scripted.previous = NEW, OLD
+    scripted.waits = [Observation("complete", "1 task(s) running v2")]
+    out = console(
+        tmp_path,
+        FASTAPI_CI_WAIT_STABLE_SERVICE="orders",
+        FASTAPI_CI_WAIT_STABLE_IMAGE=NEW,
+        FASTAPI_CI_WAIT_STABLE_HEALTH_URL="",
+    )
+    assert execute(WAIT_STABLE, {}, out) == 0, out.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "ready:" not in out.stdout.getvalue()  # type: ignore[attr-defined]
