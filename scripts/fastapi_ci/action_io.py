@@ -108,6 +108,28 @@ def workflow_command(name: str, message: str, **properties: object) -> str:
     return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
 
 
+# The runner reads a line as a workflow command when it starts with "::" once trimmed
+# (.NET's Trim: Unicode whitespace), and the old syntax "##[name]" anywhere in a line.
+_COMMAND_AT_LINE_START = re.compile(r"^(\s*)::", re.MULTILINE)
+_OLD_COMMAND = re.compile(r"##\[")
+# U+200B ZERO WIDTH SPACE: not whitespace to .NET, invisible in the log, so the line reads
+# the same and the runner sees text.
+_BREAK = "\u200b"
+
+
+def escape_log_text(text: str) -> str:
+    """Text from outside (a service's answer, a tool's output, a user's value) made safe to
+    print on a runner: no line of it can be read as a workflow command (`::add-mask::`,
+    `::stop-commands::`, `::error::`, `##[...]`), yet it reads the same.
+
+    Every line we print that is not one of our own commands goes through this (Console.info).
+    """
+    # A bare CR starts a new line for the runner too: make it one we can see and escape.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _COMMAND_AT_LINE_START.sub(lambda m: m.group(1) + _BREAK + "::", text)
+    return _OLD_COMMAND.sub("#" + _BREAK + "#[", text)
+
+
 class ActionResult(BaseModel):
     """What an action's run function returns; `passed=False` means exit code 1 (gate closed)."""
 
@@ -157,8 +179,8 @@ class Console:
         self.log.write(workflow_command(name, message, **properties) + "\n")
 
     def info(self, message: str) -> None:
-        """A plain log line."""
-        self.log.write(message + "\n")
+        """A plain log line (on a runner: escaped, never read as a workflow command)."""
+        self.log.write((escape_log_text(message) if self.on_github else message) + "\n")
 
     def debug(self, message: str) -> None:
         """Shown only in debug mode (`--debug` or `RUNNER_DEBUG=1`)."""

@@ -15,6 +15,7 @@ from fastapi_ci.action_io import (
     ActionResult,
     Annotation,
     Console,
+    escape_log_text,
     main_for,
 )
 from fastapi_ci.errors import CheckFailed
@@ -254,3 +255,27 @@ def test_list_flags_are_split_and_checked_like_the_environment(
     assert read_outputs(github_env["GITHUB_OUTPUT"])["args"] == "x\ny z\nw"
     assert run(["greet", "--name", "a", "--extra-args=--evil"], {}) == 2
     assert "values must not look like flags" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "::stop-commands::token",
+        "  \t::add-mask::secret",
+        "ok\n::error::injected",
+        "ok\r::warning::after a bare CR",
+        "ok\r\n::set-output name=x::y",
+        "\u3000::notice::after an ideographic space",
+        "prefix ##[add-mask]secret",
+        "##[error]old syntax",
+    ],
+)
+def test_escaped_log_text_has_no_line_the_runner_reads_as_a_command(hostile: str) -> None:
+    escaped = escape_log_text(hostile)
+    for line in escaped.splitlines():
+        # What the runner does (.NET Trim, then "::" at the start; "##[" anywhere).
+        assert not line.strip().startswith("::"), line
+        assert "##[" not in line, line
+    assert escaped.replace("\u200b", "").replace("\n", "") == hostile.replace("\r", "").replace(
+        "\n", ""
+    )  # it reads the same

@@ -11,6 +11,7 @@ import fastapi_ci.rollout as rollout
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs, registry_host
 from fastapi_ci.rollout.backend import Observation
+from tests.hostile_http import hostile_server
 from tests.unit.rollout.fake_backend import ScriptedBackend
 
 NEW = "registry.example/app:v2@sha256:2222"
@@ -153,3 +154,18 @@ def test_an_empty_health_url_from_the_environment_skips_the_readiness_check(
     )
     assert execute(WAIT_STABLE, {}, out) == 0, out.stderr.getvalue()  # type: ignore[attr-defined]
     assert "ready:" not in out.stdout.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_readiness_body_full_of_workflow_commands_is_printed_inert(
+    tmp_path: Path, scripted: ScriptedBackend
+) -> None:
+    scripted.image, scripted.previous = NEW, OLD
+    scripted.waits = [Observation("complete", "v2 running"), Observation("complete", "v1")]
+    out = console(tmp_path, GITHUB_ACTIONS="true")
+    with hostile_server("workflow-commands") as server:
+        inputs = {"service": "orders", "image": NEW, "health_url": server.url}
+        assert execute(WAIT_STABLE, inputs, out) == 1
+    log = out.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "stop-commands::pwned" in log  # shown, for the reader...
+    for line in log.splitlines():  # ...but no line is a command the runner would run
+        assert not line.strip().startswith("::"), line
