@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from fastapi_ci.backends.swarm import SwarmBackend
+from fastapi_ci.errors import CheckFailed
 from tests.hostile_http import hostile_server
-from tests.swarm import SwarmService, assert_rolled_back_to_v1, roll_out, wait_stable
+from tests.swarm import SwarmService, Versions, assert_rolled_back_to_v1, roll_out, wait_stable
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
@@ -124,3 +126,19 @@ def test_rolling_the_same_digest_again_keeps_the_previous_version_to_return_to(
     code, report = wait_stable(service, str(again["deployed_image"]))
     assert code == 1, report
     assert_rolled_back_to_v1(swarm, service, report)
+
+
+def test_a_missing_registry_credential_is_not_retried_as_transient(
+    swarm: list[str],
+    versions: Versions,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No login anywhere: an empty docker config, and no registry-password given.
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    backend = SwarmBackend("any", dict(os.environ))
+    started = time.monotonic()
+    with pytest.raises(CheckFailed, match="no basic auth credentials"):
+        backend.resolve(versions.v1)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2, f"{elapsed:.1f}s: the engine's 500 for a refused pull was retried"

@@ -17,7 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi_ci.backends.docker_engine import Engine
-from fastapi_ci.backends.registry import RegistryError, RegistryErrorKind, RegistryLogin
+from fastapi_ci.backends.registry import (
+    RegistryError,
+    RegistryErrorKind,
+    RegistryLogin,
+    classify_error,
+)
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.retry import RetryPolicy, retry_call
 from fastapi_ci.rollout.backend import Observation, RolloutStart, poll_until_settled
@@ -50,6 +55,10 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, RegistryError):
         return error.kind is RegistryErrorKind.TRANSIENT
     if isinstance(error, docker.errors.APIError):
+        # The engine reports a registry's refusal ("no basic auth credentials", "denied") as
+        # a 500 of its own: the same credentials get the same answer, so no retry.
+        if classify_error(str(error.explanation or error)) is RegistryErrorKind.AUTH:
+            return False
         # "update out of sequence": someone updated the service between our read and write.
         return error.is_server_error() or "out of sequence" in str(error)
     return isinstance(error, requests.exceptions.ConnectionError | requests.exceptions.Timeout)

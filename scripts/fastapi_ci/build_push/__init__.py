@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -169,6 +170,14 @@ class BuildPushInputs(ActionInputs):
         if reference.tag or reference.digest:
             raise ValueError("give the repository without a tag or digest; tags are computed")
         return reference.repository
+
+    @field_validator("sha")
+    @classmethod
+    def _sha_is_a_commit(cls, value: str | None) -> str | None:
+        # The tag `sha-<7 hex>` is cut from it: `zzz` would make a tag that names no commit.
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", value):
+            raise ValueError(f"expected a commit hash (7 to 64 hex digits), got {value!r}")
+        return value.lower() if value is not None else None
 
     @field_validator("build_args")
     @classmethod

@@ -336,8 +336,12 @@ def _relative(path: str | None) -> str | None:
 def lint_migrations(inputs: MigrationLintInputs, console: Console) -> LintReport:
     """Render, squawk, trace, opt-outs, heads and drift: the whole lint, as a report."""
     project = Path(inputs.alembic_dir)
+    if not project.is_dir():
+        raise InputError("alembic-dir", f"{project} is not a directory")
     if not (project / inputs.alembic_config).is_file():
-        raise InputError("alembic-dir", f"{project / inputs.alembic_config} does not exist")
+        raise InputError(
+            "alembic-config", f"{project / inputs.alembic_config} is not a file (in alembic-dir)"
+        )
     python = find_project_python(project, inputs.python)
     rendered = run_probe(
         "render", project, inputs.alembic_config, python, inputs.render_url, inputs.since or ""
