@@ -43,6 +43,7 @@ from fastapi_ci.errors import (
     InputError,
     InvalidInputs,
 )
+from fastapi_ci.input_files import check_output_path
 
 AnnotationLevel = Literal["error", "warning", "notice"]
 
@@ -441,6 +442,19 @@ def load_inputs(
     return inputs
 
 
+def check_output_paths(inputs: ActionInputs) -> None:
+    """Fail now, not after the work, when a path the action will write cannot be written.
+
+    `report-path` of every action, and any input marked `"output_path": True`.
+    """
+    model = type(inputs)
+    for name in model.model_fields:
+        if name == "report_path" or _has_flag(model, name, "output_path"):
+            value = getattr(inputs, name)
+            if value:
+                check_output_path(value, input_name(name))
+
+
 # --- the command line -------------------------------------------------------------------------
 
 
@@ -539,6 +553,7 @@ def _execute(
     inputs: ActionInputs | None = None
     try:
         inputs = load_inputs(action, cli_values, console.env, mask=console.mask)
+        check_output_paths(inputs)
         result = action.run(inputs, console)
         _publish(inputs, result, console)
         return (EXIT_OK if result.passed else EXIT_CHECK_FAILED), result

@@ -40,6 +40,7 @@ from fastapi_ci.build_push.dockerfile import (
     parse_dockerfile,
     parse_env,
 )
+from fastapi_ci.input_files import read_text_file
 
 RULES: dict[str, str] = {
     "non-root-user": "the final stage runs as a non-root USER",
@@ -628,7 +629,7 @@ def check_dockerfile(
     ignore: Iterable[str] = (),
 ) -> list[Finding]:
     """All policy findings for `dockerfile` built in `context`, minus the ignored rules."""
-    text = dockerfile.read_text(encoding="utf-8")
+    text = read_text_file(dockerfile, "dockerfile")
     parsed = parse_dockerfile(str(dockerfile), text, build_args)
     if not parsed.stages:
         return [Finding("non-root-user", "error", "no FROM instruction", 1)]

@@ -27,10 +27,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from fastapi_ci.errors import InputError
+from fastapi_ci.input_files import read_text_file
 
 SHORT_SHA_LENGTH = 7
 MAX_TAG_LENGTH = 128
@@ -85,11 +85,10 @@ def load_event(path: str | None, input_name: str = "event-path") -> dict[str, An
     """GitHub's event payload (`GITHUB_EVENT_PATH`), or {} when there is none."""
     if not path:
         return {}
+    text = read_text_file(path, input_name)
     try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(input_name, f"cannot read {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
+        payload = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
         raise InputError(input_name, f"{path} is not JSON: {error}") from None
     return payload if isinstance(payload, dict) else {}
 

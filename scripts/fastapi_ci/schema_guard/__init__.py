@@ -18,6 +18,7 @@ from pydantic import Field
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
 from fastapi_ci.errors import InputError
+from fastapi_ci.input_files import read_text_file
 from fastapi_ci.schema_guard.diff import diff_documents
 from fastapi_ci.schema_guard.document import dump_document, load_document
 from fastapi_ci.schema_guard.export import export_openapi
@@ -130,7 +131,9 @@ class SchemaExportInputs(ActionInputs):
     app: AppTarget
     app_dir: AppDir = "."
     output: str | None = Field(
-        default=None, description="Write the document here (default: print it)."
+        default=None,
+        description="Write the document here (default: print it).",
+        json_schema_extra={"output_path": True},
     )
     python: Interpreter = None
 
@@ -189,7 +192,7 @@ def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResul
             text=f"created the golden file {golden}",
             outputs={"breaking": "false", "changes-count": "0", "updated": "true"},
         )
-    golden_text = golden.read_text(encoding="utf-8")
+    golden_text = read_text_file(golden, "golden")
     report = DiffReport.from_changes(
         diff_documents(load_document(golden, input_name="golden"), current)
     )

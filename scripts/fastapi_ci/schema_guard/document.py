@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from fastapi_ci.errors import InputError
+from fastapi_ci.input_files import check_tree, read_text_file
 
 _SUPPORTED_VERSION = re.compile(r"3\.[01]\.\d+")
 
@@ -35,17 +36,8 @@ def load_document(path: Path, *, input_name: str) -> dict[str, Any]:
     Raises `InputError` naming `input_name` and the file when the file cannot be read, is
     neither JSON nor YAML, or is not an OpenAPI 3.0/3.1 document.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(input_name, f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(input_name, f"{path}: cannot be read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(input_name, f"{path}: not a UTF-8 text file") from None
-    document = _parse(text, path, input_name)
+    text = read_text_file(path, input_name)
+    document = check_tree(_parse(text, path, input_name), path, input_name)
     return _check_openapi(document, path, input_name)
 
 
@@ -61,8 +53,15 @@ def _parse(text: str, path: Path, input_name: str) -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             pass  # YAML flow style also starts with `{`; let the YAML parser decide.
+        except RecursionError:
+            raise InputError(input_name, f"{path} nests too deeply to be read") from None
     try:
-        return _string_keys(yaml.load(text, Loader=_YamlLoader))  # noqa: S506 (a safe loader)
+        # Aliases are refused by check_tree before anything walks the tree; _string_keys
+        # would expand them, so it runs only on what check_tree let through.
+        loaded = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a safe loader)
+        return _string_keys(check_tree(loaded, path, input_name))
+    except RecursionError:
+        raise InputError(input_name, f"{path} nests too deeply to be read") from None
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
