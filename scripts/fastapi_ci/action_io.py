@@ -319,6 +319,10 @@ def _is_positional(model: type[ActionInputs], name: str) -> bool:
     return _has_flag(model, name, "positional")
 
 
+# An input is a name, a URL, a command: far below these. A megabyte in one is a mistake (or
+# an attack on every log line that quotes it).
+MAX_ONE_LINE_INPUT = 8192
+MAX_MULTILINE_INPUT = 256 * 1024
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MULTILINE_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -330,6 +334,9 @@ def check_text(name: str, value: str, *, multiline: bool = False, secret: bool =
     newline in a one-line input (a URL, a name) could only be a mistake or an attack.
     """
     shown = "" if secret else f", got {_shorten(value)!r}"
+    limit = MAX_MULTILINE_INPUT if multiline else MAX_ONE_LINE_INPUT
+    if len(value) > limit:
+        raise InputError(input_name(name), f"is {len(value)} characters long; at most {limit}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -403,6 +410,8 @@ def load_inputs(
         if isinstance(value, list):
             # A repeated list flag reads like the input's lines: split and checked the same way.
             value = "\n".join(value)
+        if value == "" and not _has_flag(action.inputs, name, "empty_is_value"):
+            value = None  # `--flag ''` means what an empty FASTAPI_CI_* variable means: unset
         if value is None:
             value = _env_raw_value(action, name, env)
             if value is None:

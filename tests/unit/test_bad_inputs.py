@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -10,10 +11,12 @@ import resource
 import threading
 import time
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
+from pydantic import SecretStr
 
-from fastapi_ci.action_io import main_for
+from fastapi_ci.action_io import Action, ActionResult, main_for
 from fastapi_ci.cli import ACTIONS
 from fastapi_ci.input_files import MAX_INPUT_FILE_BYTES
 
@@ -127,3 +130,141 @@ def test_a_report_path_under_missing_directories_is_created(tmp_path: Path) -> N
     )
     assert code == 0, printed
     assert json.loads(report.read_text())["breaking"] is False
+
+
+# --- the matrix: every subcommand x every input x bad values, as env and as flag ---------------
+
+# A valid value for each required input: the matrix varies one input at a time. A new
+# required input fails `test_every_required_input_has_a_valid_value_here` until added.
+VALID_REQUIRED = {
+    "app": "app.main:app",
+    "golden": "openapi.json",
+    "base": "base.json",
+    "revision": "revision.json",
+    "service": "orders",
+    "image": "127.0.0.1:5000/app:v1",
+    "build-push image": "127.0.0.1:5000/app",  # a repository: build-push computes the tags
+    "runner": "local",
+}
+HUGE = "9" * 300_000  # over every length cap; as a number, over every bound
+BAD_VALUES = {
+    "empty": "",
+    "newline": "x\ny",
+    "huge": HUGE,
+    "negative": "-1",
+    "inf": "inf",
+    "nan": "nan",
+    "1e309": "1e309",
+    "non-utf8": "ok\udcff\udcfe",  # what os.environ / sys.argv hold for bytes ff fe
+}
+
+
+def field_kind(annotation: Any) -> str:
+    """bool, number, literal, list, text or other: what decides which values must fail."""
+    args = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    if get_origin(annotation) is Literal or any(get_origin(a) is Literal for a in args):
+        return "literal"
+    if bool in args:
+        return "bool"
+    if int in args or float in args:
+        return "number"
+    if get_origin(annotation) is list or any(get_origin(a) is list for a in args):
+        return "list"
+    if str in args or SecretStr in args:
+        return "text"
+    return "other"
+
+
+def must_fail(kind: str, value_name: str, required: bool, multiline: bool) -> bool:
+    """True when the value is wrong for every input of this kind (accepting it is a bug)."""
+    if value_name == "empty":
+        return required  # empty is unset: the default, or "is required"
+    if multiline and value_name == "newline":
+        return False
+    if kind in ("bool", "number", "literal"):
+        return True
+    if kind == "list":
+        return value_name in ("huge", "non-utf8", "negative")  # "-1" looks like a flag
+    if kind == "text":
+        return value_name in ("newline", "huge", "non-utf8")
+    return value_name in ("newline", "huge", "non-utf8")
+
+
+def matrix_cases() -> list[tuple[str, str, str, str]]:
+    cases = []
+    for action in ACTIONS:
+        for name, info in action.inputs.model_fields.items():
+            kind = field_kind(info.annotation)
+            for value_name in BAD_VALUES:
+                for form in ("env", "flag"):
+                    if form == "flag" and kind == "bool":
+                        continue  # --x / --no-x: no value can be given
+                    cases.append((action.name, name, value_name, form))
+    return cases
+
+
+def stubbed(action: Action[Any]) -> Action[Any]:
+    """The action with its work replaced: the matrix checks the inputs, never runs a build."""
+    return dataclasses.replace(
+        action, run=lambda _inputs, _console: ActionResult(passed=True, text="ran")
+    )
+
+
+def run_case(action: Action[Any], name: str, value: str, form: str) -> tuple[int, str]:
+    model = action.inputs
+    env = {"GITHUB_ACTIONS": "true"}
+    args: list[str] = [action.name]
+    given = {
+        n: VALID_REQUIRED.get(f"{action.name} {n}", VALID_REQUIRED.get(n, ""))
+        for n, i in model.model_fields.items()
+        if i.is_required()
+    }
+    given[name] = value
+    for field_name, field_value in given.items():
+        positional = (model.model_fields[field_name].json_schema_extra or {}).get("positional")
+        if form == "env":
+            env[action.env_prefix + field_name.upper()] = field_value
+        elif positional:
+            args.append(field_value)
+        else:
+            args.append(f"--{field_name.replace('_', '-')}={field_value}")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main_for((stubbed(action),), "test", args, env=env)
+    return code, out.getvalue() + err.getvalue()
+
+
+def test_every_required_input_has_a_valid_value_here() -> None:
+    for action in ACTIONS:
+        for name, info in action.inputs.model_fields.items():
+            if info.is_required():
+                assert name in VALID_REQUIRED, f"add a valid value for {action.name} {name}"
+
+
+def test_bad_input_matrix_keeps_the_contract() -> None:
+    """Exit 2, exactly one ::error:: line naming the input, no traceback; or, for a value
+    that can be right for the input, accepted."""
+    by_name = {action.name: action for action in ACTIONS}
+    cases = matrix_cases()
+    violations: list[str] = []
+    started = time.monotonic()
+    for action_name, name, value_name, form in cases:
+        action = by_name[action_name]
+        info = action.inputs.model_fields[name]
+        code, printed = run_case(action, name, BAD_VALUES[value_name], form)
+        errors = [line for line in printed.splitlines() if line.startswith("::error")]
+        where = f"{action_name} {name}={value_name} ({form})"
+        if "Traceback" in printed:
+            violations.append(f"{where}: traceback")
+        elif code == 0:
+            multiline = (info.json_schema_extra or {}).get("multiline") is True  # type: ignore[union-attr]
+            if must_fail(field_kind(info.annotation), value_name, info.is_required(), multiline):
+                violations.append(f"{where}: accepted")
+        elif code != 2:
+            violations.append(f"{where}: exit {code}: {printed[:200]!r}")
+        elif len(errors) != 1 or f"input '{name.replace('_', '-')}'" not in errors[0]:
+            violations.append(f"{where}: {errors[:2]!r}"[:300])
+    elapsed = time.monotonic() - started
+    print(f"bad-input matrix: {len(cases)} cases in {elapsed:.1f}s, {len(violations)} violations")
+    assert not violations, "\n".join(violations[:40]) + f"\n({len(violations)} in all)"
+    assert len(cases) > 1500  # every action's every input: a shrinking matrix is a bug

@@ -135,7 +135,10 @@ class BuildPushInputs(ActionInputs):
         description="Policy rules to skip: " + ", ".join(RULES) + ".",
     )
     size_budget_mb: float | None = Field(
-        default=None, gt=0, description="Fail when the image is larger (MB, as docker counts)."
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Fail when the image is larger (MB, as docker counts).",
     )
     push_attempts: int = Field(
         default=4, ge=1, le=10, description="Attempts per push/login on transient errors."
@@ -154,7 +157,10 @@ class BuildPushInputs(ActionInputs):
         default=None, description="GitHub event (default: GITHUB_EVENT_NAME)."
     )
     pr_number: int | None = Field(
-        default=None, ge=1, description="Pull request number (default: from the ref/event)."
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Pull request number (default: from the ref/event).",
     )
     default_branch: str | None = Field(
         default=None,

@@ -79,12 +79,13 @@ class QualityGateInputs(ActionInputs):
     test_shards: int = Field(
         default=0,
         ge=0,
+        le=1024,
         description="Split the test files over this many pytest processes; 0 = one per CPU. "
         "Tests that fail only when sharded are re-run in one process (the gate passes and "
         "says to set 1).",
     )
     annotations_per_check: int = Field(
-        default=10, ge=0, description="At most this many annotations per check."
+        default=10, ge=0, le=10_000, description="At most this many annotations per check."
     )
     report_path: str | None = Field(
         default=None,
