@@ -10,6 +10,13 @@
 # Between the two, each action.yml restores `cache-dir` with actions/cache under
 # `cache-key` (the lock's hash, the OS, CPU and Python): uv's wheel cache and uv itself,
 # so a warm job installs from disk, without the network, in about a second.
+#
+# FASTAPI_CI_CACHE=false (deploy.yml's deploy job sets it): no cache is restored or saved,
+# and nothing already on disk is run. A cache is written by whichever job saved its key
+# first, and a job that ran the service's tests ran third-party code that could have
+# changed uv or an unpacked wheel before the save; a job holding production secrets
+# executes only what it fetched itself, hash-checked (uv from uv-requirements.txt, every
+# wheel from uv.lock), in a directory of its own, deleted afterwards.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,6 +36,7 @@ code_id() {
     | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32)
 }
 already_installed() { [[ -f "$stamp" && "$(cat "$stamp")" == "$(code_id)" ]]; }
+cache_allowed() { [[ "${FASTAPI_CI_CACHE:-true}" != false ]]; }
 
 project_python() {  # the runner's python3, if it is the version .python-version asks or newer
   local python
@@ -54,6 +62,7 @@ plan() {
   lock_hash=$(cat "$root/uv.lock" "$uv_requirements" | sha256sum | cut -c1-16)
   python_tag=$("$python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
   set_output "installed=false"
+  if cache_allowed; then set_output "cache=true"; else set_output "cache=false"; fi
   set_output "cache-dir=$cache_dir"
   set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-$python_tag-uv$uv_version-$lock_hash"
 }
@@ -64,6 +73,11 @@ install() {
   else
     local python uv
     python=$(project_python)
+    if ! cache_allowed; then
+      private_cache=$(mktemp -d "$temp/fastapi-ci-private-cache.XXXXXX")
+      cache_dir=$private_cache
+      trap 'rm -rf "$private_cache"' EXIT
+    fi
     uv=$(command -v uv || true)
     if [[ -z "$uv" ]]; then
       uv=$cache_dir/uv/bin/uv

@@ -20,9 +20,14 @@ RUN_IN_THE_PROJECT = {"_import_app.py", "_alembic_probe.py", "migration_lock.py"
 
 
 def install(
-    runner_temp: Path, github_path: Path, mode: str = "install"
+    runner_temp: Path, github_path: Path, mode: str = "install", **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RUNNER_TEMP": str(runner_temp), "GITHUB_PATH": str(github_path)}
+    env = {
+        **os.environ,
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_PATH": str(github_path),
+        **extra_env,
+    }
     env.pop("GITHUB_OUTPUT", None)
     return subprocess.run(
         ["bash", str(INSTALL), mode],
@@ -114,3 +119,23 @@ def test_every_module_the_package_imports_is_in_the_installed_set(
         [str(python), "-c", probe, *wanted], capture_output=True, text=True, check=True
     ).stdout.split()
     assert missing == []
+
+
+def test_a_job_without_the_cache_never_runs_what_a_cache_holds(tmp_path: Path) -> None:
+    # What a job that ran untrusted code could have left in a cache it saved: a uv that
+    # does something else. The deploy job (FASTAPI_CI_CACHE=false) must not run it.
+    marker = tmp_path / "poisoned-uv-ran"
+    fake_uv = tmp_path / "fastapi-ci-cache" / "uv" / "bin" / "uv"
+    fake_uv.parent.mkdir(parents=True)
+    fake_uv.write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    fake_uv.chmod(0o755)
+    # No uv on PATH (as on a fresh runner), so the script must bring its own.
+    python_dir = Path(sys.executable).parent
+    path = f"{python_dir}:/usr/bin:/bin"
+    plan = install(tmp_path, tmp_path / "github_path", "plan", FASTAPI_CI_CACHE="false")
+    assert "cache=false" in plan.stdout.splitlines()  # the restore step is skipped
+    done = install(tmp_path, tmp_path / "github_path", FASTAPI_CI_CACHE="false", PATH=path)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), "the cached uv ran"
+    assert not list(tmp_path.glob("fastapi-ci-private-cache.*"))  # removed afterwards
+    assert (tmp_path / "fastapi-ci-venv" / "bin" / "fastapi-ci").exists()

@@ -201,3 +201,13 @@ def test_deploy_refuses_a_call_it_cannot_finish_before_building(
 def test_deploy_accepts_a_call_it_can_finish(inputs: dict[str, str]) -> None:
     checked = deploy_input_check(**inputs)
     assert checked.returncode == 0, checked.stdout
+
+
+def test_the_deploy_job_never_runs_a_cache_another_job_saved() -> None:
+    deploy = jobs(REPO_ROOT / ".github" / "workflows" / "deploy.yml")["deploy"]
+    assert deploy["env"]["FASTAPI_CI_CACHE"] == "false"
+    for path in ACTIONS:  # ...and every action skips the restore when told so
+        [restore] = [
+            s for s in load(path)["runs"]["steps"] if s.get("uses", "").startswith("actions/cache@")
+        ]
+        assert "outputs.cache == 'true'" in restore["if"], path
