@@ -18,7 +18,9 @@ from pydantic import SecretStr
 
 from fastapi_ci.action_io import Action, ActionResult, main_for
 from fastapi_ci.cli import ACTIONS
+from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import MAX_INPUT_FILE_BYTES
+from fastapi_ci.schema_guard import write_atomically
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -268,3 +270,11 @@ def test_bad_input_matrix_keeps_the_contract() -> None:
     print(f"bad-input matrix: {len(cases)} cases in {elapsed:.1f}s, {len(violations)} violations")
     assert not violations, "\n".join(violations[:40]) + f"\n({len(violations)} in all)"
     assert len(cases) > 1500  # every action's every input: a shrinking matrix is a bug
+
+
+def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "openapi.json"
+    target.mkdir()  # os.replace onto a directory fails after the temporary file is written
+    with pytest.raises(InputError, match="cannot write"):
+        write_atomically(target, "{}", "golden")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["openapi.json"]

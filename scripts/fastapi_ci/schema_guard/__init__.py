@@ -9,6 +9,7 @@ Three subcommands share the engine (`diff`) and the report (`report`):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -76,17 +77,24 @@ def _mode_for(path: Path) -> int:
 
 def write_atomically(path: Path, text: str, input_name: str) -> None:
     """Replace `path` in one step, so an interrupted write never leaves half a golden file."""
+    temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = _mode_for(path)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
         ) as handle:
+            temporary = handle.name
             handle.write(text)
         os.chmod(handle.name, mode)
         os.replace(handle.name, path)
+        temporary = None
     except OSError as error:
         raise InputError(input_name, f"cannot write {path}: {error.strerror}") from None
+    finally:
+        if temporary is not None:  # a failed write leaves no `.openapi.json.xyz` behind
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def _diff_result(
