@@ -171,9 +171,14 @@ class EcsBackend:
         current = service["taskDefinition"]
         described = self.ecs.describe_task_definition(taskDefinition=current)["taskDefinition"]
         container = container_name(described, self.container, current)
-        previous_image = next(
-            str(c["image"]) for c in described["containerDefinitions"] if c["name"] == container
-        )
+        definition = next(c for c in described["containerDefinitions"] if c["name"] == container)
+        previous_image = str(definition["image"])
+        environment = {e["name"]: e["value"] for e in definition.get("environment", [])}
+        if previous_image == image and all(environment.get(k) == v for k, v in env.items()):
+            # Already asked for (a re-run after a rollout that was never judged): a new
+            # revision of the same would become the "previous" one a rollback returns to.
+            returns_to = self.previous_image()
+            return RolloutStart(returns_to or previous_image, image, self.wall())
         registered = register_revision(self.ecs, described, container, image, env)
         started = self.wall()
         self.ecs.update_service(

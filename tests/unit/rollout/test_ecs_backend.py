@@ -326,3 +326,16 @@ def test_set_image_registers_a_revision_and_rollback_returns_to_it_on_moto(
     assert backend.rollback() == V1
     back = moto_service.describe_services(cluster=CLUSTER, services=["orders"])["services"][0]
     assert back["taskDefinition"].endswith("task-definition/orders:1")
+
+
+def test_rolling_the_same_image_again_keeps_the_previous_revision_to_return_to_on_moto(
+    moto_service: Any,
+) -> None:
+    # A first run rolled V2 out and died before judging it; the re-run rolls V2 again.
+    EcsBackend(moto_service, CLUSTER, "orders", poll_seconds=0.0).set_image(V2, {})
+    rerun = EcsBackend(moto_service, CLUSTER, "orders", poll_seconds=0.0)
+    start = rerun.set_image(V2, {})
+    assert (start.previous_image, start.deployed_image) == (V1, V2)
+    judge = EcsBackend(moto_service, CLUSTER, "orders", poll_seconds=0.0)  # wait-stable's
+    assert judge.previous_image() == V1
+    assert judge.rollback() == V1
