@@ -192,12 +192,21 @@ def must_fail(kind: str, value_name: str, required: bool, multiline: bool) -> bo
     return value_name in ("newline", "huge", "non-utf8")
 
 
+# Inputs naming a path the action writes: a FIFO or a directory there is exit 2 up front.
+PATH_VALUES = ("fifo", "directory")
+
+
+def is_output_path(info: Any, name: str) -> bool:
+    return name == "report_path" or (info.json_schema_extra or {}).get("output_path") is True
+
+
 def matrix_cases() -> list[tuple[str, str, str, str]]:
     cases = []
     for action in ACTIONS:
         for name, info in action.inputs.model_fields.items():
             kind = field_kind(info.annotation)
-            for value_name in BAD_VALUES:
+            values = [*BAD_VALUES, *(PATH_VALUES if is_output_path(info, name) else ())]
+            for value_name in values:
                 for form in ("env", "flag"):
                     if form == "flag" and kind == "bool":
                         continue  # --x / --no-x: no value can be given
@@ -243,24 +252,27 @@ def test_every_required_input_has_a_valid_value_here() -> None:
                 assert name in VALID_REQUIRED, f"add a valid value for {action.name} {name}"
 
 
-def test_bad_input_matrix_keeps_the_contract() -> None:
+def test_bad_input_matrix_keeps_the_contract(tmp_path: Path) -> None:
     """Exit 2, exactly one ::error:: line naming the input, no traceback; or, for a value
     that can be right for the input, accepted."""
     by_name = {action.name: action for action in ACTIONS}
+    values = {**BAD_VALUES, **{kind: str(hostile_file(kind, tmp_path)) for kind in PATH_VALUES}}
     cases = matrix_cases()
     violations: list[str] = []
     started = time.monotonic()
     for action_name, name, value_name, form in cases:
         action = by_name[action_name]
         info = action.inputs.model_fields[name]
-        code, printed = run_case(action, name, BAD_VALUES[value_name], form)
+        code, printed = run_case(action, name, values[value_name], form)
         errors = [line for line in printed.splitlines() if line.startswith("::error")]
         where = f"{action_name} {name}={value_name} ({form})"
         if "Traceback" in printed:
             violations.append(f"{where}: traceback")
         elif code == 0:
             multiline = (info.json_schema_extra or {}).get("multiline") is True  # type: ignore[union-attr]
-            if must_fail(field_kind(info.annotation), value_name, info.is_required(), multiline):
+            if value_name in PATH_VALUES or must_fail(
+                field_kind(info.annotation), value_name, info.is_required(), multiline
+            ):
                 violations.append(f"{where}: accepted")
         elif code != 2:
             violations.append(f"{where}: exit {code}: {printed[:200]!r}")
