@@ -6,7 +6,10 @@ passed through `env:` silently never arrives (act sets INPUT_* anyway, hiding th
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from fastapi_ci.cli import ACTIONS
 from tests.components import REPO_ROOT
 
 ACTION_FILES = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
-COMMAND = re.compile(r"^fastapi-ci ([a-z-]+)\s*$")
+COMMAND = re.compile(r"^(?:exec )?fastapi-ci ([a-z-]+)\s*$")
 
 
 def command_step(metadata: dict[str, Any]) -> tuple[Action[Any], dict[str, Any]]:
@@ -68,3 +71,39 @@ def test_no_boolean_input_is_named_like_its_own_negation() -> None:
     # `--no-cache` would be parsed as the "false" form of a flag named `cache`.
     names = [input_name(name) for action in ACTIONS for name in action.inputs.model_fields]
     assert not [name for name in names if name.startswith("no-")]
+
+
+def test_a_cancelled_wait_stable_step_gets_the_signal_itself(tmp_path: Path) -> None:
+    # The runner signals the step's process (bash running `run:`), not its group: only if
+    # bash execs fastapi-ci does wait-stable see the SIGINT and roll back.
+    metadata = yaml.safe_load((REPO_ROOT / "actions/wait-stable/action.yml").read_text())
+    _action, step = command_step(metadata)
+    marker = tmp_path / "got-sigint"
+    stub = tmp_path / "fastapi-ci"
+    stub.write_text(
+        "#!/usr/bin/env python3\n"
+        "import signal, sys, time\n"
+        f"def stop(*_): open({str(marker)!r}, 'w').close(); sys.exit(1)\n"
+        "signal.signal(signal.SIGINT, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    stub.chmod(0o755)
+    # How the runner starts a `shell: bash` step: the script in a file (bash -c would exec a
+    # lone command by itself, and hide the problem).
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"] + "\n")
+    process = subprocess.Popen(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+    assert marker.exists(), "the SIGINT never reached fastapi-ci"
