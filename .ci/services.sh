@@ -25,6 +25,8 @@ export FASTAPI_CI_BASE_IMAGE="${FASTAPI_CI_BASE_IMAGE:-fastapi-ci/python-standin
 # Debian's client: the one on PATH (/usr/local/bin) is newer but has no buildx,
 # so BuildKit builds need this one with DOCKER_BUILDKIT=1.
 export FASTAPI_CI_DOCKER="${FASTAPI_CI_DOCKER:-/usr/bin/docker}"
+# The real oasdiff, built by .ci/oasdiff.sh: the oracle of schema-guard's differential test.
+export FASTAPI_CI_OASDIFF="${FASTAPI_CI_OASDIFF:-/var/cache/fastapi-ci/oasdiff/v1.39.0/oasdiff}"
 
 # Sourced: keep the caller's shell options, and do the work in a child bash
 # (set -e does not apply inside a function called from `cmd || return`).
@@ -329,6 +331,7 @@ print_table() {
     printf '%-12s %-56s %s\n' swarm "one node, advertise 127.0.0.1" "$swarm"
     printf '%-12s %-56s %s\n' base-image "$FASTAPI_CI_BASE_IMAGE" "$base_python"
     printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "$registry_version"
+    printf '%-12s %-56s %s\n' oasdiff "$FASTAPI_CI_OASDIFF" "$(down oasdiff || "$FASTAPI_CI_OASDIFF" --version 2>/dev/null | awk '{ print $NF }')"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
   } >&2
 }
@@ -351,6 +354,7 @@ main() {
   bring_up registry ensure_registry
   bring_up postgres ensure_postgres
   bring_up base-image ensure_base_image
+  bring_up oasdiff bash "$CI_DIR/oasdiff.sh" >/dev/null
   print_table
 }
 
