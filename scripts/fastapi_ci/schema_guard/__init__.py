@@ -12,17 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import read_text_file
-from fastapi_ci.schema_guard.diff import diff_documents
+from fastapi_ci.schema_guard._refs import reference_problem
+from fastapi_ci.schema_guard._schema import SchemaInputError
+from fastapi_ci.schema_guard.diff import diff_documents, looks_exported_from_fastapi
 from fastapi_ci.schema_guard.document import dump_document, load_document
 from fastapi_ci.schema_guard.export import export_openapi
+from fastapi_ci.schema_guard.policy import Policy, PolicyOutcome
 from fastapi_ci.schema_guard.report import (
     LEVEL_ORDER,
     DiffReport,
@@ -35,6 +39,7 @@ from fastapi_ci.schema_guard.report import (
 __all__ = ["SCHEMA_DIFF", "SCHEMA_EXPORT", "SCHEMA_GUARD"]
 
 FailOn = Literal["error", "warning", "never"]
+Semantics = Literal["auto", "fastapi", "openapi"]
 # GitHub refuses a step summary over 1 MiB; a few hundred rows stay far below that.
 SUMMARY_MAX_ROWS = 300
 
@@ -53,6 +58,69 @@ FailOnLevel = Annotated[
     FailOn,
     Field(description="Fail when a change reaches this level: error (breaking), warning, never."),
 ]
+ResponseSemantics = Annotated[
+    Semantics,
+    Field(
+        description="How responses are read: fastapi (every response-model field is sent, so "
+        "removing one with a default breaks clients), openapi (only required fields are "
+        "promised; for hand-written specs), or auto (fastapi for an app's export, or a "
+        "document with FastAPI's HTTPValidationError schema)."
+    ),
+]
+SeverityLevelsFile = Annotated[
+    str | None,
+    Field(
+        description="A file of `RULE-ID LEVEL` lines (error, warning, info, none) that "
+        "overrides the level of those rules (oasdiff's format)."
+    ),
+]
+IgnoreFile = Annotated[
+    str | None,
+    Field(
+        description="A YAML list of {fingerprint, reason, expires} for changes accepted on "
+        "purpose; an entry past its expiry date fails the check."
+    ),
+]
+
+
+def compare_documents(
+    base: dict[str, Any],
+    revision: dict[str, Any],
+    *,
+    inputs: tuple[str, str],
+    semantics: Semantics,
+    exported_by_fastapi: bool = False,
+    policy: Policy | None = None,
+) -> tuple[DiffReport, PolicyOutcome]:
+    """Check both documents' refs, diff them, apply the policy, and build the report.
+
+    `inputs` names the base and revision inputs, for a bad document's error line.
+    """
+    for document, input_name in zip((base, revision), inputs, strict=True):
+        problem = reference_problem(document)
+        if problem is not None:
+            raise InputError(input_name, problem)
+    fastapi = semantics == "fastapi" or (
+        semantics == "auto" and (exported_by_fastapi or looks_exported_from_fastapi(base))
+    )
+    try:
+        changes = diff_documents(base, revision, fastapi=fastapi)
+    except SchemaInputError as error:
+        raise InputError(inputs[0] if error.side == "base" else inputs[1], str(error)) from None
+    outcome = (policy or Policy()).apply(changes, date.today())
+    return DiffReport.from_changes(outcome.changes), outcome
+
+
+def policy_notes(outcome: PolicyOutcome, ignore_file: str | None) -> tuple[str, ...]:
+    """What the policy did, for the text and the summary; expired entries first."""
+    notes = [
+        f"❌ {ignore_file}: the ignore of {i.fingerprint} ({i.reason}) expired on "
+        f"{i.expires}: fix the change or renew the entry."
+        for i in outcome.expired
+    ]
+    if outcome.ignored:
+        notes.append(f"{len(outcome.ignored)} changes ignored on purpose ({ignore_file}).")
+    return tuple(notes)
 
 
 def gate_is_closed(report: DiffReport, fail_on: FailOn) -> bool:
@@ -106,6 +174,7 @@ def _diff_result(
     annotations: list[Annotation],
     report_path: str | None = None,
     notes: tuple[str, ...] = (),
+    expired_ignores: bool = False,
 ) -> ActionResult:
     """The common result of schema-guard and schema-diff: gate, outputs, summary, report.
 
@@ -115,6 +184,8 @@ def _diff_result(
     written = console.write_report(action, report.model_dump_json(indent=2) + "\n", report_path)
     closed = gate_is_closed(report, fail_on)
     verdict = f"gate closed: changes reach --fail-on={fail_on}" if closed else "gate open"
+    if expired_ignores:
+        closed, verdict = True, "gate closed: an ignore entry expired"
     summary = render_markdown(report, max_rows=SUMMARY_MAX_ROWS)
     return ActionResult(
         passed=not closed,
@@ -180,6 +251,9 @@ class SchemaGuardInputs(ActionInputs):
     fail_on: FailOnLevel = "error"
     python: Interpreter = None
     report_path: str | None = Field(default=None, description="Where to write the JSON report.")
+    semantics: ResponseSemantics = "auto"
+    severity_levels: SeverityLevelsFile = None
+    ignore_file: IgnoreFile = None
 
 
 def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResult:
@@ -201,18 +275,24 @@ def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResul
             outputs={"breaking": "false", "changes-count": "0", "updated": "true"},
         )
     golden_text = read_text_file(golden, "golden")
-    report = DiffReport.from_changes(
-        diff_documents(load_document(golden, input_name="golden"), current)
+    report, outcome = compare_documents(
+        load_document(golden, input_name="golden"),
+        current,
+        inputs=("golden", "app"),
+        semantics=inputs.semantics,
+        exported_by_fastapi=True,
+        policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
     )
-    notes: tuple[str, ...] = ()
+    notes = policy_notes(outcome, inputs.ignore_file)
     out_of_date = golden_text != current_text
     if inputs.update and out_of_date:
         write_atomically(golden, current_text, "golden")
-        notes = (f"Updated {golden}: review the changes above and commit it.",)
+        notes = (f"Updated {golden}: review the changes above and commit it.", *notes)
     elif out_of_date:
         notes = (
             f"{golden} is out of date with the app: after review, run "
             "`fastapi-ci schema-guard --update` and commit it.",
+            *notes,
         )
     result = _diff_result(
         "schema-guard",
@@ -222,6 +302,7 @@ def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResul
         annotations=change_annotations(report, str(golden), golden_text=golden_text),
         report_path=inputs.report_path,
         notes=notes,
+        expired_ignores=bool(outcome.expired) and not inputs.update,
     )
     result.outputs["updated"] = "true" if inputs.update and out_of_date else "false"
     if out_of_date and not inputs.update and console.on_github:
@@ -248,13 +329,22 @@ class SchemaDiffInputs(ActionInputs):
     )
     fail_on: FailOnLevel = "error"
     report_path: str | None = Field(default=None, description="Where to write the JSON report.")
+    semantics: ResponseSemantics = "auto"
+    severity_levels: SeverityLevelsFile = None
+    ignore_file: IgnoreFile = None
 
 
 def run_schema_diff(inputs: SchemaDiffInputs, console: Console) -> ActionResult:
     """Compare two OpenAPI files and print the report in the chosen format."""
     base = load_document(Path(inputs.base), input_name="base")
     revision = load_document(Path(inputs.revision), input_name="revision")
-    report = DiffReport.from_changes(diff_documents(base, revision))
+    report, outcome = compare_documents(
+        base,
+        revision,
+        inputs=("base", "revision"),
+        semantics=inputs.semantics,
+        policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
+    )
     annotations = change_annotations(report, inputs.revision)
     result = _diff_result(
         "schema-diff",
@@ -263,6 +353,8 @@ def run_schema_diff(inputs: SchemaDiffInputs, console: Console) -> ActionResult:
         console,
         annotations=annotations,
         report_path=inputs.report_path,
+        notes=policy_notes(outcome, inputs.ignore_file),
+        expired_ignores=bool(outcome.expired),
     )
     if inputs.format == "json":
         result.text = report.model_dump_json(indent=2)

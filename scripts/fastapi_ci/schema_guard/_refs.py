@@ -62,6 +62,33 @@ class RefResolver:
         return target
 
 
+def reference_problem(document: Mapping[str, Any]) -> str | None:
+    """Why some `$ref` of the document cannot be followed, or None when all can.
+
+    A ref to another file (not bundled), a ref to nothing, and refs that only point at
+    each other (no schema at the end) all make the document unreadable: a diff that
+    skipped them would report "no changes" for whatever they hide.
+    """
+    resolver = RefResolver(document)
+    for ref in sorted(set(refs_in(document))):
+        if not ref.startswith("#"):
+            return (
+                f"$ref {ref!r} points into another file; bundle the document into one "
+                "file first (for example `redocly bundle`)"
+            )
+        seen = [ref]
+        target = resolver.target(ref)
+        while is_ref(target):
+            following = target["$ref"]
+            if following in seen:
+                return f"$ref cycle: {' -> '.join([*seen, following])} never reaches a schema"
+            seen.append(following)
+            target = resolver.target(following)
+        if target is None:
+            return f"$ref {seen[-1]!r} points to nothing in the document"
+    return None
+
+
 def schema_name(ref: str) -> str | None:
     """The component name of a plain `#/components/schemas/<name>` ref, else None."""
     if not ref.startswith(_SCHEMA_REF_PREFIX):

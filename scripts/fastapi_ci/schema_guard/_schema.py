@@ -62,6 +62,23 @@ _LOWER_BOUNDS = (
 # Lower bounds whose absence means 0, so "set to 3" reads as "increased from 0 to 3".
 _ZERO_WHEN_ABSENT = frozenset({"minLength", "minItems", "minProperties"})
 _UNIONS = ("anyOf", "oneOf")
+# Keywords that only restrict which values are valid when they appear (or change).
+_ONLY_NARROWING = (
+    ("uniqueItems", "unique-items"),
+    ("additionalProperties", "additional-properties"),
+)
+
+
+class SchemaInputError(Exception):
+    """A schema that is not a schema (a string, a number...): the document is invalid."""
+
+    def __init__(self, side: Literal["base", "revision"], path: str, node: Any) -> None:
+        where = f"at '{path.removeprefix('.')}'" if path else "at the root of a body or parameter"
+        super().__init__(
+            f"a schema {where} is {type(node).__name__} {_json_text(node)[:60]}, "
+            "not a schema object"
+        )
+        self.side = side
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +132,10 @@ def widening_level(direction: Direction) -> Level:
 class SchemaComparator:
     """Compares schemas of a base document with schemas of a revision document."""
 
-    def __init__(self, base: Mapping[str, Any], revision: Mapping[str, Any]) -> None:
+    def __init__(
+        self, base: Mapping[str, Any], revision: Mapping[str, Any], *, fastapi: bool = False
+    ) -> None:
+        self._fastapi = fastapi
         self._base = RefResolver(base)
         self._revision = RefResolver(revision)
         self._changed = changed_schemas(base, revision)
@@ -186,6 +206,10 @@ class SchemaComparator:
     def _compare_node(
         self, base: Any, revision: Any, path: str, direction: Direction, out: PairDiff
     ) -> None:
+        if not isinstance(base, dict | bool):
+            raise SchemaInputError("base", path, base)
+        if not isinstance(revision, dict | bool):
+            raise SchemaInputError("revision", path, revision)
         if not isinstance(base, dict) or not isinstance(revision, dict):
             # OpenAPI 3.1 boolean schemas (`true`/`false`) or malformed ones.
             if base != revision and (isinstance(base, bool) or isinstance(revision, bool)):
@@ -222,7 +246,7 @@ class SchemaComparator:
             keyword = revision_keyword or base_keyword
             if keyword is None:
                 self._cross_refs(base_core, revision_core, path, out)
-            else:
+            elif not self._union_reshaped(base_core, revision_core, path, direction, out):
                 # `X` became `anyOf: [X, Y]` (or the reverse): compare variant by variant, so
                 # that X is matched with X before either is resolved.
                 self._compare_variants(
@@ -257,6 +281,8 @@ class SchemaComparator:
         base_keyword, base_variants = _union(base)
         revision_keyword, revision_variants = _union(revision)
         keyword = revision_keyword or base_keyword
+        if keyword is not None and self._union_reshaped(base, revision, path, direction, out):
+            return
         if keyword is not None:
             self._compare_variants(keyword, base_variants, revision_variants, path, direction, out)
             if base_keyword is None or revision_keyword is None:
@@ -265,9 +291,14 @@ class SchemaComparator:
             if keyword is None:
                 _compare_types(base, revision, path, direction, out)
             _compare_enums(base, revision, path, direction, out)
+            _compare_consts(base, revision, path, direction, out)
+            _compare_defaults(base, revision, path, direction, out)
             _compare_bounds(base, revision, path, direction, out)
+            _compare_multiple_of(base, revision, path, direction, out)
+            _compare_narrowing_flags(base, revision, path, direction, out)
             _compare_patterns(base, revision, path, direction, out)
             self._compare_property_sets(base, revision, path, direction, out)
+            self._compare_prefix_items(base, revision, path, direction, out)
         base_properties = _mapping(base.get("properties"))
         revision_properties = _mapping(revision.get("properties"))
         for name, base_property in base_properties.items():
@@ -285,6 +316,124 @@ class SchemaComparator:
         revision_extra = revision.get("additionalProperties")
         if isinstance(base_extra, dict) and isinstance(revision_extra, dict):
             self._compare_node(base_extra, revision_extra, path + "{}", direction, out)
+
+    def _union_reshaped(
+        self, base: Any, revision: Any, path: str, direction: Direction, out: PairDiff
+    ) -> bool:
+        """oasdiff's two union patterns; True when one applies (and was reported).
+
+        A type list (`type: x` <-> `oneOf/anyOf` of plain typed schemas) is compared as
+        a set of types, and a body wrapped in a `oneOf` as one change, rather than variant
+        by variant.
+        """
+        base = self._base.resolve(base)
+        revision = self._revision.resolve(revision)
+        if not isinstance(base, dict) or not isinstance(revision, dict):
+            return False
+        old = self._type_list(base, self._base)
+        new = self._type_list(revision, self._revision)
+        if old is not None and new is not None and old != new:
+            _list_of_types_changed(old, new, path, direction, out)
+            return True
+        revision_keyword, revision_variants = _union(revision)
+        if path or _union(base)[0] is not None or revision_keyword != "oneOf":
+            return False
+        return self._wrapped_in_one_of(base, revision_variants, direction, out)
+
+    def _type_list(self, schema: dict[str, Any], resolver: RefResolver) -> frozenset[str] | None:
+        """The types of `type: x`, or of a oneOf/anyOf whose variants each have one plain type."""
+        if isinstance(schema.get("properties"), dict) or "allOf" in schema or "not" in schema:
+            return None
+        single = schema.get("type")
+        if isinstance(single, str):
+            return frozenset((single,))
+        keyword, variants = _union(schema)
+        if keyword is None:
+            return None
+        types: set[str] = set()
+        for variant in variants:
+            variant = resolver.resolve(variant)
+            if not isinstance(variant, dict) or not isinstance(variant.get("type"), str):
+                return None
+            if any(k in variant for k in ("properties", "oneOf", "anyOf", "allOf")):
+                return None
+            types.add(variant["type"])
+        return frozenset(types)
+
+    def _wrapped_in_one_of(
+        self, base: dict[str, Any], variants: list[Any], direction: Direction, out: PairDiff
+    ) -> bool:
+        """A body schema that became `oneOf: [..]` (oasdiff's *-wrapped-in-one-of rules).
+
+        oneOf accepts a value that matches exactly one branch: when the old schema is kept
+        as a branch but another branch may also match an old value (no type tells them
+        apart), that old value is now rejected, which breaks a request (oasdiff rates it a
+        warning; a reader of a response gets the new branches, also a break).
+        """
+        if not isinstance(base.get("properties"), dict) and _types(base) is None:
+            return False
+        resolved = [self._revision.resolve(v) for v in variants]
+        kept = [i for i, v in enumerate(resolved) if _same_contract(base, v)]
+        if not kept:
+            out.findings.append(
+                Finding(
+                    "", "wrapped-in-one-of", "error", f"was wrapped in a oneOf of {len(variants)}"
+                )
+            )
+            return True
+        others = [v for i, v in enumerate(resolved) if i != kept[0]]
+        overlapping = any(_may_overlap(base, other) for other in others)
+        level: Level = "error" if overlapping or direction == "response" else "warning"
+        reason = (
+            " with another branch that also matches old values, so oneOf now rejects them"
+            if overlapping
+            else ""
+        )
+        out.findings.append(
+            Finding(
+                "",
+                "wrapped-in-one-of-original-preserved",
+                level,
+                f"was wrapped in a oneOf that keeps the original schema{reason}",
+            )
+        )
+        return True
+
+    def _compare_prefix_items(
+        self,
+        base: dict[str, Any],
+        revision: dict[str, Any],
+        path: str,
+        direction: Direction,
+        out: PairDiff,
+    ) -> None:
+        """Tuple positions (`prefixItems`, pydantic's `tuple[int, str]`), compared by position."""
+        base_items, revision_items = base.get("prefixItems"), revision.get("prefixItems")
+        if base_items == revision_items:
+            return
+        old = base_items if isinstance(base_items, list) else []
+        new = revision_items if isinstance(revision_items, list) else []
+        for index in range(min(len(old), len(new))):
+            self._compare_node(old[index], new[index], f"{path}[{index}]", direction, out)
+        if len(old) > len(new):
+            # oasdiff: a warning either way; a position that lost its schema accepts anything.
+            out.findings.append(
+                Finding(
+                    path,
+                    "prefix-items-removed",
+                    "warning",
+                    f"lost {len(old) - len(new)} tuple positions (prefixItems)",
+                )
+            )
+        elif len(new) > len(old):
+            out.findings.append(
+                Finding(
+                    path,
+                    "prefix-items-added",
+                    "warning",
+                    f"gained {len(new) - len(old)} tuple positions (prefixItems)",
+                )
+            )
 
     def _compare_property_sets(
         self,
@@ -307,7 +456,14 @@ class SchemaComparator:
             if revision_property is None:
                 if not self._invisible(base_property, self._base, direction):
                     out.findings.append(
-                        _property_removed(property_path, name in base_required, direction)
+                        _property_removed(
+                            property_path,
+                            name in base_required,
+                            direction,
+                            fastapi=self._fastapi,
+                            deprecated=_mapping(self._base.resolve(base_property)).get("deprecated")
+                            is True,
+                        )
                     )
                 continue
             if self._invisible(revision_property, self._revision, direction):
@@ -446,12 +602,32 @@ def _property_added(path: str, required: bool, direction: Direction) -> Finding:
     return Finding(path, rule, "info", "was added", False)
 
 
-def _property_removed(path: str, was_required: bool, direction: Direction) -> Finding:
+def _property_removed(
+    path: str, was_required: bool, direction: Direction, *, fastapi: bool, deprecated: bool
+) -> Finding:
+    if deprecated and (direction == "request" or was_required):
+        # Deprecated first, so clients were warned (oasdiff: info).
+        rule = (
+            "request-property-removed-with-deprecation"
+            if direction == "request"
+            else "response-required-property-removed-with-deprecation"
+        )
+        return Finding(path, rule, "info", "was removed after being deprecated", False)
     if direction == "request":
         return Finding(path, "request-property-removed", "warning", "was removed", False)
     if was_required:
         return Finding(path, "response-required-property-removed", "error", "was removed", False)
-    return Finding(path, "response-optional-property-removed", "warning", "was removed", False)
+    if fastapi:
+        # FastAPI serializes every field of a response model (unless the route excludes
+        # unset/None/default fields), so a field with a default reaches every client too.
+        return Finding(
+            path,
+            "response-optional-property-removed",
+            "error",
+            "was removed (FastAPI sends every response field, so clients read it)",
+            False,
+        )
+    return Finding(path, "response-optional-property-removed", "info", "was removed", False)
 
 
 def _requiredness_changed(path: str, required: bool, direction: Direction) -> Finding:
@@ -513,9 +689,9 @@ def _compare_enums(
                         f"lost the enum value {_json_text(value)}",
                     )
                 )
-        # Readers of a response may not handle a value they have never seen: a warning,
-        # not an error, as many clients fall back gracefully (oasdiff's level too).
-        added_level: Level = "info" if direction == "request" else "warning"
+        # Readers of a response may not handle a value they have never seen (oasdiff v1.39
+        # rates it an error; it rated it a warning before).
+        added_level = widening_level(direction)
         for value in revision_enum:
             if value not in base_enum:
                 out.findings.append(
@@ -532,8 +708,145 @@ def _compare_enums(
             Finding(path, "became-enum", narrowing_level(direction), f"became an enum of {values}")
         )
     elif isinstance(base_enum, list):
-        level: Level = "info" if direction == "request" else "warning"
-        out.findings.append(Finding(path, "became-not-enum", level, "is no longer an enum"))
+        out.findings.append(
+            Finding(path, "became-not-enum", widening_level(direction), "is no longer an enum")
+        )
+
+
+def _compare_consts(
+    base: dict[str, Any], revision: dict[str, Any], path: str, direction: Direction, out: PairDiff
+) -> None:
+    """`const` (pydantic writes a one-value `Literal` as `const` plus a one-value `enum`)."""
+    if "const" not in base and "const" not in revision:
+        return
+    old, new = base.get("const", _ABSENT), revision.get("const", _ABSENT)
+    if old == new:
+        return
+    if old is _ABSENT:
+        action, level = "added", narrowing_level(direction)
+        message = f"was restricted to the constant {_json_text(new)}"
+    elif new is _ABSENT:
+        action, level = "removed", widening_level(direction)
+        message = f"is no longer the constant {_json_text(old)}"
+    else:
+        action, level = "changed", "error"  # neither side accepts the other's value
+        message = f"constant changed from {_json_text(old)} to {_json_text(new)}"
+    out.findings.append(Finding(path, f"const-{action}", level, message))
+
+
+def _compare_defaults(
+    base: dict[str, Any], revision: dict[str, Any], path: str, direction: Direction, out: PairDiff
+) -> None:
+    """A request default that changed: clients that leave the value out now get another.
+
+    A deliberate difference from oasdiff (info): the request still validates, but what
+    the server does with it changed under the client's feet.
+    """
+    if direction != "request" or "default" not in base or "default" not in revision:
+        return
+    old, new = base["default"], revision["default"]
+    if old != new:
+        out.findings.append(
+            Finding(
+                path,
+                "default-value-changed",
+                "warning",
+                f"default changed from {_json_text(old)} to {_json_text(new)}",
+            )
+        )
+
+
+def _compare_multiple_of(
+    base: dict[str, Any], revision: dict[str, Any], path: str, direction: Direction, out: PairDiff
+) -> None:
+    old, new = _number(base.get("multipleOf"), None), _number(revision.get("multipleOf"), None)
+    if old == new:
+        return
+    level: Level
+    if old is None or new is None:
+        action = "set" if old is None else "unset"
+        level = narrowing_level(direction) if old is None else widening_level(direction)
+    elif direction == "request" and (old / new).is_integer():
+        action, level = "generalized", "info"  # 6 -> 3: every old value is still a multiple
+    elif direction == "response" and (new / old).is_integer():
+        action, level = "specialized", "info"  # 3 -> 6: the server sends fewer values
+    else:
+        action, level = "changed", "error"
+    out.findings.append(
+        Finding(path, f"multiple-of-{action}", level, f"multipleOf {action}: {old} -> {new}")
+    )
+
+
+def _compare_narrowing_flags(
+    base: dict[str, Any], revision: dict[str, Any], path: str, direction: Direction, out: PairDiff
+) -> None:
+    """`uniqueItems: true`, `additionalProperties: false`: set, they reject more values."""
+    if base.get("uniqueItems") is not True and revision.get("uniqueItems") is True:
+        out.findings.append(
+            Finding(
+                path, "unique-items-set", narrowing_level(direction), "now requires unique items"
+            )
+        )
+    elif base.get("uniqueItems") is True and revision.get("uniqueItems") is not True:
+        out.findings.append(
+            Finding(
+                path,
+                "unique-items-unset",
+                widening_level(direction),
+                "no longer requires unique items",
+            )
+        )
+    if (
+        base.get("additionalProperties") is not False
+        and revision.get("additionalProperties") is False
+    ):
+        out.findings.append(
+            Finding(
+                path,
+                "additional-properties-disallowed",
+                narrowing_level(direction),
+                "now rejects properties it does not list (additionalProperties: false)",
+            )
+        )
+
+
+def _list_of_types_changed(
+    old: frozenset[str], new: frozenset[str], path: str, direction: Direction, out: PairDiff
+) -> None:
+    """Report the types a type list gained or lost (oasdiff's list-of-types rules)."""
+    gained, lost = new - old, old - new
+    # Fewer types narrow a request; more types widen a response (and the reverse is harmless).
+    narrowed = bool(lost) if direction == "request" else not gained
+    action = "narrowed" if narrowed else "widened"
+    level: Level = "error" if narrowed == (direction == "request") else "info"
+    changed = sorted(lost if narrowed else gained)
+    out.findings.append(
+        Finding(path, f"list-of-types-{action}", level, f"types {action}: {', '.join(changed)}")
+    )
+
+
+def _same_contract(base: dict[str, Any], variant: Any) -> bool:
+    """True when a oneOf branch validates like the old schema (annotations aside)."""
+    if not isinstance(variant, dict):
+        return False
+    return _without_annotations(base) == _without_annotations(variant)
+
+
+def _without_annotations(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key not in _ANNOTATIONS}
+
+
+def _may_overlap(schema: dict[str, Any], other: Any) -> bool:
+    """False only when a type tells the two schemas' values apart."""
+    if not isinstance(other, dict):
+        return other is True
+    mine, theirs = _types(schema), _types(other)
+    if mine is None or theirs is None:
+        return True
+    # An integer is a number too.
+    mine = mine | {"number"} if "integer" in mine else mine
+    theirs = theirs | {"number"} if "integer" in theirs else theirs
+    return bool(mine & theirs)
 
 
 def _compare_bounds(
@@ -639,6 +952,9 @@ def _variant_kind(variant: Any) -> object:
     if isinstance(variant, dict):
         return _types(variant), variant.get("format")
     return variant
+
+
+_ABSENT = object()
 
 
 def _split_null(schema: dict[str, Any]) -> tuple[Any, bool]:

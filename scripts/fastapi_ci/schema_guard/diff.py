@@ -16,22 +16,51 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fastapi_ci.schema_guard._schema import Direction, Finding, PairDiff, SchemaComparator
+from fastapi_ci.schema_guard._schema import (
+    Direction,
+    Finding,
+    PairDiff,
+    SchemaComparator,
+    narrowing_level,
+    widening_level,
+)
 from fastapi_ci.schema_guard.report import Change, Level
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_OAUTH_FLOWS = ("implicit", "password", "clientCredentials", "authorizationCode")
+_OAUTH_URLS = (
+    ("authorizationUrl", "api-security-component-oauth-url-changed"),
+    ("tokenUrl", "api-security-component-oauth-token-url-changed"),
+    ("refreshUrl", "api-security-component-oauth-refresh-url-changed"),
+)
 _PATH_PARAMETER = re.compile(r"\{([^}/]*)\}")
 
 
 def diff_documents(
-    base: Mapping[str, Any], revision: Mapping[str, Any], *, today: date | None = None
+    base: Mapping[str, Any],
+    revision: Mapping[str, Any],
+    *,
+    today: date | None = None,
+    fastapi: bool = False,
 ) -> list[Change]:
     """Every change from `base` to `revision`, classified for clients of the base.
 
     `today` decides whether a deprecated operation was removed before its `x-sunset` date
-    (default: the current date).
+    (default: the current date). `fastapi` reads response schemas as FastAPI serializes
+    them: every field of a response model is sent, required in the schema or not, so
+    removing any response property breaks the clients that read it.
     """
-    return _DocumentDiff(base, revision, today or date.today()).run()
+    return _DocumentDiff(base, revision, today or date.today(), fastapi=fastapi).run()
+
+
+def looks_exported_from_fastapi(document: Mapping[str, Any]) -> bool:
+    """True for a document FastAPI generated: it has FastAPI's own validation-error schemas.
+
+    FastAPI adds `HTTPValidationError` (a `detail` list of `ValidationError`) to the
+    document of any app with a parameter or a body; hand-written specs rarely spell both.
+    """
+    schemas = _mapping(_mapping(document.get("components")).get("schemas"))
+    return "HTTPValidationError" in schemas and "ValidationError" in schemas
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,41 +92,36 @@ _Resolve = Callable[[Any], Any]
 class _DocumentDiff:
     """One comparison of two documents; `run` returns its changes."""
 
-    def __init__(self, base: Mapping[str, Any], revision: Mapping[str, Any], today: date) -> None:
+    def __init__(
+        self, base: Mapping[str, Any], revision: Mapping[str, Any], today: date, *, fastapi: bool
+    ) -> None:
         self._base = base
         self._revision = revision
         self._today = today
-        self._schemas = SchemaComparator(base, revision)
+        self._schemas = SchemaComparator(base, revision, fastapi=fastapi)
         self._changes: list[Change] = []
         # Each changed pair of referenced schemas, by id of its PairDiff.
         self._shared: dict[int, _SharedPair] = {}
 
     def run(self) -> list[Change]:
-        """Compare security, then every operation (matched by method and path shape)."""
+        """Compare security, every operation (matched by method and path shape), webhooks."""
         self._compare_security(
             self._base.get("security"), self._revision.get("security"), None, "api-global-security"
         )
-        base_paths = _paths_by_shape(self._base, self._schemas.resolve_base)
-        revision_paths = _paths_by_shape(self._revision, self._schemas.resolve_revision)
-        for shape, (base_path, base_item) in base_paths.items():
-            if shape not in revision_paths:
-                for operation in _operations(base_path, base_item):
-                    self._operation_removed(operation, whole_path=True)
-                continue
-            revision_path, revision_item = revision_paths[shape]
-            base_operations = {op.method: op for op in _operations(base_path, base_item)}
-            for revision_operation in _operations(revision_path, revision_item):
-                base_operation = base_operations.pop(revision_operation.method, None)
-                if base_operation is None:
-                    self._operation_added(revision_operation)
-                else:
-                    self._compare_operation(base_operation, revision_operation)
-            for base_operation in base_operations.values():
-                self._operation_removed(base_operation, whole_path=False)
-        for shape, (revision_path, revision_item) in revision_paths.items():
-            if shape not in base_paths:
-                for operation in _operations(revision_path, revision_item):
-                    self._operation_added(operation)
+        self._compare_security_schemes()
+        base_operations = _operations_by_shape(self._base, self._schemas.resolve_base)
+        revision_operations = _operations_by_shape(self._revision, self._schemas.resolve_revision)
+        revision_shapes = {shape for shape, _ in revision_operations}
+        for key, base_operation in base_operations.items():
+            revision_operation = revision_operations.get(key)
+            if revision_operation is None:
+                self._operation_removed(base_operation, whole_path=key[0] not in revision_shapes)
+            else:
+                self._compare_operation(base_operation, revision_operation)
+        for key, revision_operation in revision_operations.items():
+            if key not in base_operations:
+                self._operation_added(revision_operation)
+        self._compare_webhooks()
         self._report_shared_schemas()
         return self._changes
 
@@ -105,8 +129,107 @@ class _DocumentDiff:
         self, rule: str, level: Level, location: str, message: str, operation: str | None
     ) -> None:
         self._changes.append(
-            Change(id=rule, level=level, location=location, message=message, operation=operation)
+            Change(
+                id=rule,
+                level=level,
+                location=location,
+                message=message,
+                operation=operation,
+                affected_operations=(operation,) if operation else (),
+            )
         )
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def _compare_webhooks(self) -> None:
+        """Webhooks are requests the API sends: each side of the contract is reversed.
+
+        The API's webhook request body is read by the client (judged like a response), and
+        the client's reply is read by the API (judged like a request).
+        """
+        base_hooks = _mapping(self._base.get("webhooks"))
+        revision_hooks = _mapping(self._revision.get("webhooks"))
+        for name, base_item in base_hooks.items():
+            base_item = self._schemas.resolve_base(base_item)
+            revision_item = self._schemas.resolve_revision(revision_hooks.get(name))
+            base_ops = {op.method: op for op in _operations(f"webhook {name}", _mapping(base_item))}
+            revision_ops = {
+                op.method: op for op in _operations(f"webhook {name}", _mapping(revision_item))
+            }
+            for method, base_operation in base_ops.items():
+                revision_operation = revision_ops.get(method)
+                if revision_operation is None:
+                    self._add(
+                        "webhook-removed",
+                        "error",
+                        "webhook",
+                        "webhook removed: clients subscribed to it stop receiving it",
+                        base_operation.label,
+                    )
+                else:
+                    self._compare_operation(base_operation, revision_operation, webhook=True)
+            for method, revision_operation in revision_ops.items():
+                if method not in base_ops:
+                    self._add(
+                        "webhook-added",
+                        "info",
+                        "webhook",
+                        "webhook added",
+                        revision_operation.label,
+                    )
+        for name, revision_item in revision_hooks.items():
+            if name not in base_hooks:
+                for operation in _operations(f"webhook {name}", _mapping(revision_item)):
+                    self._add("webhook-added", "info", "webhook", "webhook added", operation.label)
+
+    # -- security schemes ----------------------------------------------------------------
+
+    def _compare_security_schemes(self) -> None:
+        """components/securitySchemes: how a client authenticates (oasdiff's rule ids)."""
+        base_schemes = _security_schemes(self._base, self._schemas.resolve_base)
+        revision_schemes = _security_schemes(self._revision, self._schemas.resolve_revision)
+        for name, base_scheme in base_schemes.items():
+            where = f"security scheme {name}"
+            revision_scheme = revision_schemes.get(name)
+            if revision_scheme is None:
+                # Requirements naming it are compared where they are; the definition alone
+                # going away changes nothing a client sends.
+                self._add("api-security-component-removed", "info", where, f"{where} removed", None)
+                continue
+            for field, rule, level in _SECURITY_SCHEME_FIELDS:
+                old, new = _dig(base_scheme, field), _dig(revision_scheme, field)
+                if old != new:
+                    self._add(
+                        rule,
+                        level,
+                        where,
+                        f"{where}: {'.'.join(field)} changed from {old!r} to {new!r}",
+                        None,
+                    )
+            for flow, base_flow in _mapping(base_scheme.get("flows")).items():
+                base_scopes = set(_mapping(_mapping(base_flow).get("scopes")))
+                flow_scopes = _mapping(_mapping(revision_scheme.get("flows")).get(flow))
+                revision_scopes = set(_mapping(flow_scopes.get("scopes")))
+                for scope in sorted(revision_scopes - base_scopes):
+                    self._add(
+                        "api-security-component-oauth-scope-added",
+                        "info",
+                        where,
+                        f"{where}: scope {scope!r} added to the {flow} flow",
+                        None,
+                    )
+                for scope in sorted(base_scopes - revision_scopes):
+                    self._add(
+                        "api-security-component-oauth-scope-removed",
+                        "info",
+                        where,
+                        f"{where}: scope {scope!r} removed from the {flow} flow",
+                        None,
+                    )
+        for name in revision_schemes:
+            if name not in base_schemes:
+                where = f"security scheme {name}"
+                self._add("api-security-component-added", "info", where, f"{where} added", None)
 
     # -- endpoints -----------------------------------------------------------------------
 
@@ -135,16 +258,18 @@ class _DocumentDiff:
                 operation.label,
             )
             return
-        # Deprecated first, so clients were warned: worth a look, not a failure by default.
+        # Deprecated first, so clients were warned (oasdiff: info).
         self._add(
             f"{prefix}-removed-with-deprecation",
-            "warning",
+            "info",
             "endpoint",
             f"deprecated {what} removed",
             operation.label,
         )
 
-    def _compare_operation(self, base: _Operation, revision: _Operation) -> None:
+    def _compare_operation(
+        self, base: _Operation, revision: _Operation, *, webhook: bool = False
+    ) -> None:
         label = revision.label
         was_deprecated = base.operation.get("deprecated") is True
         is_deprecated = revision.operation.get("deprecated") is True
@@ -166,11 +291,13 @@ class _DocumentDiff:
             self._schemas.resolve_base(base.operation.get("requestBody")),
             self._schemas.resolve_revision(revision.operation.get("requestBody")),
             label,
+            judged_as="response" if webhook else "request",
         )
         self._compare_responses(
             _mapping(base.operation.get("responses")),
             _mapping(revision.operation.get("responses")),
             label,
+            judged_as="request" if webhook else "response",
         )
 
     # -- security ------------------------------------------------------------------------
@@ -186,11 +313,26 @@ class _DocumentDiff:
         # No requirement, or an empty alternative, means a client may call anonymously.
         base_open = not base_alternatives or frozenset() in base_alternatives
         revision_open = not revision_alternatives or frozenset() in revision_alternatives
+        per_operation = operation is not None
+        if per_operation and base_open != revision_open:
+            # oasdiff's rules: the break is that anonymous callers are now turned away.
+            self._add(
+                "api-security-anonymous-access-removed"
+                if base_open
+                else "api-security-anonymous-access-added",
+                "error" if base_open else "info",
+                "security",
+                "unauthenticated requests are now rejected"
+                if base_open
+                else "unauthenticated requests are now accepted",
+                operation,
+            )
         for schemes in revision_alternatives:
             if schemes in base_alternatives or not schemes:
                 continue
-            # A new alternative only breaks clients that needed no authentication before.
-            level: Level = "error" if base_open else "info"
+            # A new alternative only breaks clients that needed no authentication before
+            # (reported above for an operation, here for the document-wide default).
+            level: Level = "error" if base_open and not per_operation else "info"
             self._add(
                 f"{rule_prefix}-added",
                 level,
@@ -285,7 +427,9 @@ class _DocumentDiff:
 
     # -- request bodies ------------------------------------------------------------------
 
-    def _compare_request_bodies(self, base: Any, revision: Any, label: str) -> None:
+    def _compare_request_bodies(
+        self, base: Any, revision: Any, label: str, *, judged_as: Direction
+    ) -> None:
         if not isinstance(base, dict) and not isinstance(revision, dict):
             return
         where = "request body"
@@ -323,12 +467,17 @@ class _DocumentDiff:
             self._add(
                 "request-body-became-optional", "info", where, "request body became optional", label
             )
-        self._compare_content(base, revision, "request", where, label)
+        self._compare_content(base, revision, "request", where, label, judged_as=judged_as)
 
     # -- responses -----------------------------------------------------------------------
 
     def _compare_responses(
-        self, base: Mapping[str, Any], revision: Mapping[str, Any], label: str
+        self,
+        base: Mapping[str, Any],
+        revision: Mapping[str, Any],
+        label: str,
+        *,
+        judged_as: Direction,
     ) -> None:
         for status, base_response in base.items():
             where = f"response {status}"
@@ -354,7 +503,9 @@ class _DocumentDiff:
             revision_response = self._schemas.resolve_revision(revision[status])
             if not isinstance(base_response, dict) or not isinstance(revision_response, dict):
                 continue
-            self._compare_content(base_response, revision_response, "response", where, label)
+            self._compare_content(
+                base_response, revision_response, "response", where, label, judged_as=judged_as
+            )
             self._compare_response_headers(base_response, revision_response, where, label)
         for status in revision:
             if status not in base:
@@ -432,11 +583,18 @@ class _DocumentDiff:
         self,
         base: Mapping[str, Any],
         revision: Mapping[str, Any],
-        direction: Direction,
+        kind: Direction,
         where: str,
         label: str,
+        *,
+        judged_as: Direction,
     ) -> None:
-        """Compare the media types of a request body or response, and their schemas."""
+        """Compare the media types of a request body or response, and their schemas.
+
+        `kind` names the rules (request-body-*, response-*); `judged_as` is who reads the
+        content: the server (request) or the client (response); a webhook swaps them.
+        """
+        direction = kind
         base_content = _content(base)
         revision_content = _content(revision)
         for media_type, (original, base_media) in base_content.items():
@@ -451,6 +609,21 @@ class _DocumentDiff:
                 )
                 continue
             revision_original, revision_media = revision_content[media_type]
+            base_schema = _mapping(base_media).get("schema")
+            revision_schema = _mapping(revision_media).get("schema")
+            if (base_schema is None) != (revision_schema is None):
+                # No schema accepts (or may send) anything: gaining one narrows a request,
+                # losing one leaves a response reader with no contract.
+                added = base_schema is None
+                self._add(
+                    f"{'request-body' if kind == 'request' else 'response-body'}"
+                    f"-media-type-schema-{'added' if added else 'removed'}",
+                    narrowing_level(judged_as) if added else widening_level(judged_as),
+                    f"{where} {revision_original}",
+                    f"media type {revision_original} {'gained' if added else 'lost'} its schema",
+                    label,
+                )
+                continue
             subject = _Subject(
                 location=f"{where} {revision_original}",
                 root_rule=f"{direction}-body",
@@ -458,13 +631,7 @@ class _DocumentDiff:
                 root_noun=f"{direction} body",
                 nested_noun=f"{direction} property",
             )
-            self._compare_schemas(
-                _mapping(base_media).get("schema"),
-                _mapping(revision_media).get("schema"),
-                direction,
-                subject,
-                label,
-            )
+            self._compare_schemas(base_schema, revision_schema, judged_as, subject, label)
         for media_type, (original, _) in revision_content.items():
             if media_type not in base_content:
                 rule = (
@@ -504,13 +671,13 @@ class _DocumentDiff:
         for shared in self._shared.values():
             best = shared.best
             others = sorted(shared.operations - {best.label})
+            affected = tuple(sorted(shared.operations))
             for finding in shared.pair_diff.findings:
                 change = _change_from_finding(finding, best.path, best.subject, best.label)
+                update: dict[str, Any] = {"affected_operations": affected}
                 if others:
-                    change = change.model_copy(
-                        update={"message": f"{change.message} {_also_in(others)}"}
-                    )
-                self._changes.append(change)
+                    update["message"] = f"{change.message} {_also_in(others)}"
+                self._changes.append(change.model_copy(update=update))
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,19 +722,44 @@ def _change_from_finding(finding: Finding, prefix: str, subject: _Subject, label
         location=location,
         message=f"{noun} {finding.message}",
         operation=label,
+        affected_operations=(label,),
     )
 
 
-def _paths_by_shape(
+def _operations_by_shape(
     document: Mapping[str, Any], resolve: _Resolve
-) -> dict[str, tuple[str, Mapping[str, Any]]]:
-    """Path items keyed by their shape (`/items/{}`): parameter names are not the contract."""
-    paths: dict[str, tuple[str, Mapping[str, Any]]] = {}
+) -> dict[tuple[str, str], _Operation]:
+    """Operations keyed by path shape (`/items/{}`) and method.
+
+    Parameter names are not the contract: `GET /items/{id}` and `DELETE /items/{item_id}`,
+    even as two path items of one document, are two operations on the same path.
+    """
+    operations: dict[tuple[str, str], _Operation] = {}
     for path, item in _mapping(document.get("paths")).items():
         item = resolve(item)
         if isinstance(item, dict):
-            paths[_PATH_PARAMETER.sub("{}", path)] = (path, item)
-    return paths
+            shape = _PATH_PARAMETER.sub("{}", path)
+            for operation in _operations(path, item):
+                operations.setdefault((shape, operation.method), operation)
+    return operations
+
+
+# (field path in a security scheme, rule id, level) for oasdiff's api-security-component-*.
+_SECURITY_SCHEME_FIELDS: tuple[tuple[tuple[str, ...], str, Level], ...] = (
+    (("type",), "api-security-component-type-changed", "error"),
+    (("in",), "api-security-component-api-key-in-changed", "error"),
+    (("name",), "api-security-component-api-key-name-changed", "error"),
+    (("scheme",), "api-security-component-http-scheme-changed", "error"),
+    (("bearerFormat",), "api-security-component-bearer-format-changed", "info"),
+    (("openIdConnectUrl",), "api-security-component-openid-connect-url-changed", "warning"),
+    *(
+        (
+            (("flows", flow, url_field), rule, "warning")
+            for flow in _OAUTH_FLOWS
+            for url_field, rule in _OAUTH_URLS
+        )
+    ),
+)
 
 
 def _operations(path: str, path_item: Mapping[str, Any]) -> Iterator[_Operation]:
@@ -627,6 +819,18 @@ def _content(body: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
         media_type.lower(): (media_type, media)
         for media_type, media in _mapping(body.get("content")).items()
     }
+
+
+def _security_schemes(document: Mapping[str, Any], resolve: _Resolve) -> dict[str, dict[str, Any]]:
+    schemes = _mapping(_mapping(document.get("components")).get("securitySchemes"))
+    return {name: dict(_mapping(resolve(scheme))) for name, scheme in schemes.items()}
+
+
+def _dig(node: Mapping[str, Any], field: tuple[str, ...]) -> Any:
+    value: Any = node
+    for key in field:
+        value = _mapping(value).get(key)
+    return value
 
 
 def _security_alternatives(requirements: Any) -> dict[frozenset[str], dict[str, frozenset[str]]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from fastapi_ci.action_io import Annotation, AnnotationLevel, markdown_cell
 
@@ -28,7 +29,8 @@ class Change(BaseModel):
 
     `id` is the rule that matched (oasdiff's rule id where one exists), `location` where in
     the operation it is (`response 200 application/json: items[].owner.name`), `operation`
-    the endpoint (`GET /api/v1/items/{item_id}`) or None for document-wide changes.
+    the endpoint (`GET /api/v1/items/{item_id}`) or None for document-wide changes, and
+    `affected_operations` every endpoint the change reaches (a shared schema reaches many).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -38,6 +40,23 @@ class Change(BaseModel):
     location: str
     message: str
     operation: str | None = None
+    affected_operations: tuple[str, ...] = ()
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def affected_operations_count(self) -> int:
+        """How many endpoints the change reaches."""
+        return len(self.affected_operations)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of this change, for an ignore file: rule, endpoint and location.
+
+        The message is left out (it lists other operations, which come and go).
+        """
+        key = f"{self.id}\n{self.operation or ''}\n{self.location}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 class DiffReport(BaseModel):

@@ -243,13 +243,19 @@ def test_diff_reads_yaml_openapi_3_0(capsys: pytest.CaptureFixture[str]) -> None
     assert "| Level | Endpoint |" in capsys.readouterr().out
 
 
+QUERY_Q = {"name": "q", "in": "query", "schema": {"type": "string"}}
+
+
 def test_fail_on_warning_closes_the_gate_on_warnings_only(tmp_path: Path) -> None:
     base = {
         "openapi": "3.1.0",
         "info": {"title": "t", "version": "1"},
-        "paths": {"/a": {"get": {"deprecated": True, "responses": {"200": {"description": "ok"}}}}},
+        "paths": {
+            "/a": {"get": {"parameters": [QUERY_Q], "responses": {"200": {"description": "ok"}}}}
+        },
     }
-    revision = {**base, "paths": {}}  # a deprecated operation removed: a warning
+    # A query parameter removed: a warning (the server now ignores what clients send).
+    revision = {**base, "paths": {"/a": {"get": {"responses": {"200": {"description": "ok"}}}}}}
     (tmp_path / "a.json").write_text(json.dumps(base))
     (tmp_path / "b.json").write_text(json.dumps(revision))
     files = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]

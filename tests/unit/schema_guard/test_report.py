@@ -35,6 +35,7 @@ ERROR = Change(
     location="endpoint",
     message="path removed",
     operation="GET /c",
+    affected_operations=("GET /c",),
 )
 
 
@@ -56,6 +57,9 @@ def test_json_report_has_the_documented_shape() -> None:
                 "location": "endpoint",
                 "message": "path removed",
                 "operation": "GET /c",
+                "affected_operations": ["GET /c"],
+                "affected_operations_count": 1,
+                "fingerprint": ERROR.fingerprint,
             }
         ],
     }
