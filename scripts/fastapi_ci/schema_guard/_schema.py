@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from fastapi_ci.schema_guard._refs import (
@@ -59,8 +59,6 @@ _LOWER_BOUNDS = (
     ("minItems", "min-items"),
     ("minProperties", "min-properties"),
 )
-# Lower bounds whose absence means 0, so "set to 3" reads as "increased from 0 to 3".
-_ZERO_WHEN_ABSENT = frozenset({"minLength", "minItems", "minProperties"})
 _UNIONS = ("anyOf", "oneOf")
 # Keywords that only restrict which values are valid when they appear (or change).
 _ONLY_NARROWING = (
@@ -246,6 +244,15 @@ class SchemaComparator:
             keyword = revision_keyword or base_keyword
             if keyword is None:
                 self._cross_refs(base_core, revision_core, path, out)
+                if is_ref(base_core) and is_ref(revision_core):
+                    # OpenAPI 3.1 keywords beside a $ref apply too (FastAPI writes an enum
+                    # parameter's default there: `{"$ref": ..., "default": "asc"}`).
+                    base_siblings = _without_ref(base_core)
+                    revision_siblings = _without_ref(revision_core)
+                    if base_siblings != revision_siblings:
+                        self._compare_schemas(
+                            base_siblings, revision_siblings, path, direction, out
+                        )
             elif not self._union_reshaped(base_core, revision_core, path, direction, out):
                 # `X` became `anyOf: [X, Y]` (or the reverse): compare variant by variant, so
                 # that X is matched with X before either is resolved.
@@ -335,10 +342,48 @@ class SchemaComparator:
         if old is not None and new is not None and old != new:
             _list_of_types_changed(old, new, path, direction, out)
             return True
+        base_keyword = _union(base)[0]
         revision_keyword, revision_variants = _union(revision)
-        if path or _union(base)[0] is not None or revision_keyword != "oneOf":
+        if base_keyword is not None and revision_keyword is not None:
+            return self._union_kept_as_branch(
+                base, revision_keyword, revision_variants, direction, path, out
+            )
+        if path or base_keyword is not None or revision_keyword != "oneOf":
             return False
-        return self._wrapped_in_one_of(base, revision_variants, direction, out)
+        return self._wrapped_in_one_of(
+            self._flatten(base, self._base), revision_variants, direction, out
+        )
+
+    def _union_kept_as_branch(
+        self,
+        base: dict[str, Any],
+        keyword: str,
+        variants: list[Any],
+        direction: Direction,
+        path: str,
+        out: PairDiff,
+    ) -> bool:
+        """`anyOf: [A, B]` became `oneOf: [anyOf: [A, B], C]`: only C is new.
+
+        Every old value still matches the kept branch, so the change is the branches added
+        beside it (compared variant by variant, A and B would look retyped).
+        """
+        resolved = [self._revision.resolve(v) for v in variants]
+        kept = [i for i, v in enumerate(resolved) if _same_contract(base, v)]
+        if not kept or len(variants) < 2:
+            return False
+        rule_word = "any-of" if keyword == "anyOf" else "one-of"
+        for index, variant in enumerate(variants):
+            if index != kept[0]:
+                out.findings.append(
+                    Finding(
+                        path,
+                        f"{rule_word}-added",
+                        widening_level(direction),
+                        f"gained the {keyword} variant {_describe(variant)}",
+                    )
+                )
+        return True
 
     def _type_list(self, schema: dict[str, Any], resolver: RefResolver) -> frozenset[str] | None:
         """The types of `type: x`, or of a oneOf/anyOf whose variants each have one plain type."""
@@ -373,6 +418,9 @@ class SchemaComparator:
         if not isinstance(base.get("properties"), dict) and _types(base) is None:
             return False
         resolved = [self._revision.resolve(v) for v in variants]
+        resolved = [
+            self._flatten(v, self._revision) if isinstance(v, dict) else v for v in resolved
+        ]
         kept = [i for i, v in enumerate(resolved) if _same_contract(base, v)]
         if not kept:
             out.findings.append(
@@ -470,7 +518,13 @@ class SchemaComparator:
                 continue  # e.g. readOnly: a client never sends it
             was_required, is_required = name in base_required, name in revision_required
             if was_required != is_required:
-                out.findings.append(_requiredness_changed(property_path, is_required, direction))
+                finding = _requiredness_changed(property_path, is_required, direction)
+                if finding.rule == "request-property-became-required" and "default" in _mapping(
+                    self._revision.resolve(revision_property)
+                ):
+                    # oasdiff's own id: the default no longer fills in for clients that omit it.
+                    finding = replace(finding, rule="request-property-became-required-with-default")
+                out.findings.append(finding)
         for name, revision_property in revision_properties.items():
             if name not in base_properties and not self._invisible(
                 revision_property, self._revision, direction
@@ -832,6 +886,10 @@ def _same_contract(base: dict[str, Any], variant: Any) -> bool:
     return _without_annotations(base) == _without_annotations(variant)
 
 
+def _without_ref(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key != "$ref"}
+
+
 def _without_annotations(schema: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in schema.items() if key not in _ANNOTATIONS}
 
@@ -871,9 +929,8 @@ def _compare_bound(
     *,
     upper: bool,
 ) -> None:
-    default = 0.0 if keyword in _ZERO_WHEN_ABSENT else None
-    old = _number(base.get(keyword), default)
-    new = _number(revision.get(keyword), default)
+    old = _number(base.get(keyword), None)
+    new = _number(revision.get(keyword), None)
     if old == new:
         return
     if old is None:
@@ -965,8 +1022,10 @@ def _split_null(schema: dict[str, Any]) -> tuple[Any, bool]:
         nullable = True
     for keyword in _UNIONS:
         variants = schema.get(keyword)
-        if isinstance(variants, list) and any(_is_null(v) for v in variants):
-            rest = [v for v in variants if not _is_null(v)]
+        if isinstance(variants, list) and any(_accepts_null(v) for v in variants):
+            # A nested nullable union (`anyOf: [anyOf: [X, null], Y]`) lends its null out.
+            rest = [_split_null(v)[0] if _accepts_null(v) else v for v in variants]
+            rest = [v for v in rest if not _is_null(v)]
             siblings = {key: value for key, value in schema.items() if key != keyword}
             if len(rest) == 1 and (is_ref(rest[0]) or _only_annotations(siblings)):
                 return rest[0], True
@@ -984,6 +1043,18 @@ def _split_null(schema: dict[str, Any]) -> tuple[Any, bool]:
 
 def _is_null(variant: Any) -> bool:
     return isinstance(variant, dict) and variant.get("type") == "null"
+
+
+def _accepts_null(variant: Any) -> bool:
+    """A union variant that is null, or an inline union with a null branch."""
+    if _is_null(variant):
+        return True
+    if not isinstance(variant, dict) or is_ref(variant):
+        return False
+    return any(
+        isinstance(variant.get(keyword), list) and any(_is_null(v) for v in variant[keyword])
+        for keyword in _UNIONS
+    )
 
 
 def _only_annotations(schema: Mapping[str, Any]) -> bool:

@@ -298,3 +298,17 @@ def test_json_report_lists_and_counts_the_affected_operations(
     ]
     assert change["affected_operations"] == ["GET /users", "GET /users/{user_id}"]
     assert change["affected_operations_count"] == 2
+
+
+def test_changed_default_beside_a_ref_is_reported() -> None:
+    # FastAPI writes an enum parameter as `{"$ref": ..., "default": ...}` (OpenAPI 3.1).
+    def parameter(default: str) -> list[dict[str, Any]]:
+        schema = {"$ref": "#/components/schemas/Sort", "default": default}
+        return [{"name": "sort", "in": "query", "schema": schema}]
+
+    sort = {"Sort": {"type": "string", "enum": ["asc", "desc"]}}
+    changes = diff_documents(
+        _spec(parameters=parameter("asc"), schemas=sort),
+        _spec(parameters=parameter("desc"), schemas=sort),
+    )
+    assert _ids(changes) == [("request-parameter-default-value-changed", "warning")]
