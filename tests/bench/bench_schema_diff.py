@@ -115,7 +115,7 @@ def compare_approaches(found: list[tuple[str, Path, Path]], runs: int, oasdiff: 
     if not oasdiff:
         print("oasdiff: not measured (FASTAPI_CI_OASDIFF unset or missing; run .ci/oasdiff.sh)")
     print(f"{runs} runs per approach, each a fresh process; median wall time; peak = max RSS\n")
-    print(f"{'pair':<8} {'approach':<9} {'median s':>9} {'peak MB':>8} {'vs ours':>8}")
+    print(f"{'pair':<8} {'approach':<9} {'median s':>9} {'CPU s':>7} {'peak MB':>8} {'vs ours':>8}")
     for name, base, revision in found:
         results: dict[str, list[Run]] = {approach: [] for approach in approaches}
         for _ in range(runs):
@@ -125,8 +125,12 @@ def compare_approaches(found: list[tuple[str, Path, Path]], runs: int, oasdiff: 
         ours = statistics.median(r.seconds for r in results["ours"])
         for approach in approaches:
             median = statistics.median(r.seconds for r in results[approach])
+            cpu = statistics.median(r.cpu_seconds for r in results[approach])
             peak = max(r.peak_mb for r in results[approach])
-            print(f"{name:<8} {approach:<9} {median:9.2f} {peak:8.0f} {median / ours:7.1f}x")
+            print(
+                f"{name:<8} {approach:<9} {median:9.2f} {cpu:7.2f} {peak:8.0f} "
+                f"{median / ours:7.1f}x"
+            )
         if oasdiff:
             theirs = statistics.median(r.seconds for r in results["oasdiff"])
             met = "PASS" if ours <= theirs else "MISS"

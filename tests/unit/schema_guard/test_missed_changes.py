@@ -312,3 +312,44 @@ def test_changed_default_beside_a_ref_is_reported() -> None:
         _spec(parameters=parameter("desc"), schemas=sort),
     )
     assert _ids(changes) == [("request-parameter-default-value-changed", "warning")]
+
+
+def _response_spec(kind: dict[str, Any]) -> dict[str, Any]:
+    spec = _spec()
+    schema = {"type": "object", "properties": {"kind": kind}, "required": ["kind"]}
+    spec["paths"]["/things"]["post"]["responses"]["200"]["content"] = {
+        "application/json": {"schema": schema}
+    }
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rule", "level"),
+    [
+        # A bound where there was none is "set", as oasdiff names it (not "increased from 0").
+        ({"type": "string"}, {"type": "string", "minLength": 3}, "min-length-set", "info"),
+        ({"type": "integer", "maximum": 9}, {"type": "integer"}, "max-unset", "error"),
+        ({"type": "string", "minLength": 2}, {"type": "string"}, "min-length-unset", "error"),
+        (
+            {"type": "string", "enum": ["a"]},
+            {"type": "string", "enum": ["a", "b"]},
+            "enum-value-added",
+            "error",
+        ),
+    ],
+)
+def test_response_constraint_levels_follow_oasdiff(
+    before: dict[str, Any], after: dict[str, Any], rule: str, level: str
+) -> None:
+    changes = diff_documents(_response_spec(before), _response_spec(after))
+    assert _ids(changes) == [(f"response-property-{rule}", level)]
+
+
+def test_request_bound_where_there_was_none_is_set_and_breaking() -> None:
+    def body(kind: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {"kind": kind}}
+
+    changes = diff_documents(
+        _spec(body=body({"type": "string"})), _spec(body=body({"type": "string", "minLength": 3}))
+    )
+    assert _ids(changes) == [("request-property-min-length-set", "error")]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 
 import pytest
 
 from fastapi_ci.schema_guard.diff import diff_documents
 from fastapi_ci.schema_guard.document import load_document
-from tests.components import component_missing
+from tests.components import REPO_ROOT, component_missing
 
-BENCH_DIR = Path(__file__).resolve().parents[4] / "shared" / "bench" / "openapi"
+# CI clones the repository with shared/ beside it.
+BENCH_DIR = REPO_ROOT.parent / "shared" / "bench" / "openapi"
 
 
 @pytest.mark.parametrize(
