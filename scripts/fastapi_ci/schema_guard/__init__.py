@@ -10,8 +10,10 @@ Three subcommands share the engine (`diff`) and the report (`report`):
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -81,6 +83,23 @@ IgnoreFile = Annotated[
         "purpose; an entry past its expiry date fails the check."
     ),
 ]
+
+
+@contextlib.contextmanager
+def garbage_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while documents are parsed and compared.
+
+    A parsed document is millions of acyclic dicts and lists: the collector would scan
+    them again at every threshold, which made the time grow faster than the document
+    (30% over linear at 8x Stripe). Nothing here creates cycles worth collecting.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def compare_documents(
@@ -275,14 +294,15 @@ def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResul
             outputs={"breaking": "false", "changes-count": "0", "updated": "true"},
         )
     golden_text = read_text_file(golden, "golden")
-    report, outcome = compare_documents(
-        load_document(golden, input_name="golden"),
-        current,
-        inputs=("golden", "app"),
-        semantics=inputs.semantics,
-        exported_by_fastapi=True,
-        policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
-    )
+    with garbage_collection_paused():
+        report, outcome = compare_documents(
+            load_document(golden, input_name="golden"),
+            current,
+            inputs=("golden", "app"),
+            semantics=inputs.semantics,
+            exported_by_fastapi=True,
+            policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
+        )
     notes = policy_notes(outcome, inputs.ignore_file)
     out_of_date = golden_text != current_text
     if inputs.update and out_of_date:
@@ -336,15 +356,16 @@ class SchemaDiffInputs(ActionInputs):
 
 def run_schema_diff(inputs: SchemaDiffInputs, console: Console) -> ActionResult:
     """Compare two OpenAPI files and print the report in the chosen format."""
-    base = load_document(Path(inputs.base), input_name="base")
-    revision = load_document(Path(inputs.revision), input_name="revision")
-    report, outcome = compare_documents(
-        base,
-        revision,
-        inputs=("base", "revision"),
-        semantics=inputs.semantics,
-        policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
-    )
+    with garbage_collection_paused():
+        base = load_document(Path(inputs.base), input_name="base")
+        revision = load_document(Path(inputs.revision), input_name="revision")
+        report, outcome = compare_documents(
+            base,
+            revision,
+            inputs=("base", "revision"),
+            semantics=inputs.semantics,
+            policy=Policy.load(inputs.severity_levels, inputs.ignore_file),
+        )
     annotations = change_annotations(report, inputs.revision)
     result = _diff_result(
         "schema-diff",
