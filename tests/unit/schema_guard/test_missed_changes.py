@@ -353,3 +353,14 @@ def test_request_bound_where_there_was_none_is_set_and_breaking() -> None:
         _spec(body=body({"type": "string"})), _spec(body=body({"type": "string", "minLength": 3}))
     )
     assert _ids(changes) == [("request-property-min-length-set", "error")]
+
+
+def test_semantics_openapi_turns_fastapi_semantics_off_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "base.json").write_text(json.dumps(_users_app(UserPublicV1)))
+    (tmp_path / "revision.json").write_text(json.dumps(_users_app(UserPublicV2)))
+    files = [str(tmp_path / "base.json"), str(tmp_path / "revision.json")]
+    assert run(["schema-diff", *files]) == 1
+    assert run(["schema-diff", *files, "--semantics", "openapi"]) == 0
+    assert run(["schema-diff", *files], env={"FASTAPI_CI_SCHEMA_DIFF_SEMANTICS": "openapi"}) == 0
