@@ -594,14 +594,13 @@ class _DocumentDiff:
         `kind` names the rules (request-body-*, response-*); `judged_as` is who reads the
         content: the server (request) or the client (response); a webhook swaps them.
         """
-        direction = kind
         base_content = _content(base)
         revision_content = _content(revision)
         for media_type, (original, base_media) in base_content.items():
             if media_type not in revision_content:
                 rule = (
                     "request-body-media-type-removed"
-                    if direction == "request"
+                    if kind == "request"
                     else "response-media-type-removed"
                 )
                 self._add(
@@ -626,17 +625,17 @@ class _DocumentDiff:
                 continue
             subject = _Subject(
                 location=f"{where} {revision_original}",
-                root_rule=f"{direction}-body",
-                nested_rule=f"{direction}-property",
-                root_noun=f"{direction} body",
-                nested_noun=f"{direction} property",
+                root_rule=f"{kind}-body",
+                nested_rule=f"{kind}-property",
+                root_noun=f"{kind} body",
+                nested_noun=f"{kind} property",
             )
             self._compare_schemas(base_schema, revision_schema, judged_as, subject, label)
         for media_type, (original, _) in revision_content.items():
             if media_type not in base_content:
                 rule = (
                     "request-body-media-type-added"
-                    if direction == "request"
+                    if kind == "request"
                     else "response-media-type-added"
                 )
                 self._add(
