@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from fastapi_ci.errors import InputError
+from fastapi_ci.input_files import check_tree, read_text_file
 from fastapi_ci.schema_guard.report import Change
 
 SeverityLevel = Literal["error", "warning", "info", "none"]
@@ -81,18 +82,9 @@ class Policy:
         return PolicyOutcome(kept, ignored, expired)
 
 
-def _read_text(path: Path, input_name: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(input_name, f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(input_name, f"{path}: cannot be read ({error})") from None
-
-
 def _read_severity_levels(path: Path) -> dict[str, SeverityLevel]:
     levels: dict[str, SeverityLevel] = {}
-    for number, line in enumerate(_read_text(path, "severity-levels").splitlines(), start=1):
+    for number, line in enumerate(read_text_file(path, "severity-levels").splitlines(), start=1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
@@ -109,7 +101,9 @@ def _read_severity_levels(path: Path) -> dict[str, SeverityLevel]:
 
 def _read_ignores(path: Path) -> list[Ignore]:
     try:
-        entries: Any = yaml.safe_load(_read_text(path, "ignore-file"))
+        entries: Any = check_tree(
+            yaml.safe_load(read_text_file(path, "ignore-file")), path, "ignore-file"
+        )
     except yaml.YAMLError as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise InputError("ignore-file", f"{path}: not valid YAML ({detail})") from None
