@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi_ci.action_io import Action, main_for
 from fastapi_ci.build_push import BUILD_PUSH
+from fastapi_ci.init import INIT
 from fastapi_ci.migrate_once import MIGRATE_ONCE, MIGRATION_LINT
 from fastapi_ci.quality_gate import QUALITY_GATE
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
@@ -25,6 +26,7 @@ ACTIONS: tuple[Action[Any], ...] = (
     BUILD_PUSH,
     ROLLOUT,
     WAIT_STABLE,
+    INIT,
 )
 
 
