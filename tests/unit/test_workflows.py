@@ -100,7 +100,11 @@ def test_permissions_are_none_by_default_and_granted_per_job(path: Path) -> None
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_an_oidc_token_is_granted_only_to_jobs_that_use_one(path: Path) -> None:
     for name, job in jobs(path).items():
-        uses_oidc = any("configure-aws-credentials" in uses for uses in step_uses(job))
+        # AWS (configure-aws-credentials) and PyPI's trusted publishing take an OIDC token.
+        uses_oidc = any(
+            "configure-aws-credentials" in uses or "gh-action-pypi-publish" in uses
+            for uses in step_uses(job)
+        )
         assert (job["permissions"].get("id-token") == "write") == uses_oidc, name
 
 
