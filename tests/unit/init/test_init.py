@@ -220,7 +220,14 @@ def test_the_written_files_pass_actionlint_and_zizmor(
         assert lint.returncode == 0, lint.stdout + lint.stderr
         # No configuration: the user's repository has none.
         audit = subprocess.run(
-            [str(TOOLS / "zizmor"), "--offline", "--no-config", str(project / ".github")],
+            [
+                str(TOOLS / "zizmor"),
+                "--offline",
+                "--no-config",
+                "--persona",
+                "auditor",
+                str(project / ".github"),
+            ],
             capture_output=True,
             text=True,
             check=False,
