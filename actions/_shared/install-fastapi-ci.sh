@@ -4,8 +4,13 @@
 # pinned in uv.lock; then put its bin/ on the job's PATH. The caller's Python environment
 # is never touched.
 #
-#   install-fastapi-ci.sh plan      outputs: installed (true|false), cache-dir, cache-key
-#   install-fastapi-ci.sh install   install (unless this job already did), add to PATH
+#   install-fastapi-ci.sh plan [EXTRA...]     outputs: installed (true|false), cache-dir, cache-key
+#   install-fastapi-ci.sh install [EXTRA...]  install (unless this job already did), add to PATH
+#
+# EXTRA: the pyproject extras the calling action needs (quality, migrations, deploy; none
+# for schema-guard), so a job that diffs two OpenAPI files never downloads botocore. A later
+# action of the same job adds its extras to the same venv; one whose extras are already
+# there installs nothing.
 #
 # Between the two, each action.yml restores `cache-dir` with actions/cache under
 # `cache-key` (the lock's hash, the OS, CPU and Python): uv's wheel cache and uv itself,
@@ -35,8 +40,19 @@ code_id() {
   (cd "$root" && find pyproject.toml uv.lock scripts -type f -not -name '*.pyc' -print0 \
     | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-32)
 }
-already_installed() { [[ -f "$stamp" && "$(cat "$stamp")" == "$(code_id)" ]]; }
 cache_allowed() { [[ "${FASTAPI_CI_CACHE:-true}" != false ]]; }
+# The stamp: the code's id on its first line, the extras installed with it on the second.
+installed_extras() {
+  if [[ -f "$stamp" && "$(head -n1 "$stamp")" == "$(code_id)" ]]; then sed -n 2p "$stamp"; fi
+}
+already_installed() {  # the code, and every extra asked for (arguments)
+  [[ -f "$stamp" && "$(head -n1 "$stamp")" == "$(code_id)" ]] || return 1
+  local have extra
+  have=" $(installed_extras) "
+  for extra in "$@"; do [[ "$have" == *" $extra "* ]] || return 1; done
+}
+# The extras, sorted and unique, space-separated (what the stamp and the cache key name).
+extra_set() { printf '%s\n' "$@" | sed '/^$/d' | sort -u | paste -sd' ' -; }
 
 project_python() {  # the runner's python3, if it is the version .python-version asks or newer
   local python
@@ -53,31 +69,38 @@ set_output() {
 }
 
 plan() {
-  if already_installed; then
+  if already_installed "$@"; then
     set_output "installed=true"
     return
   fi
-  local python lock_hash python_tag
+  local python lock_hash python_tag extras
   python=$(project_python)
+  extras=$(extra_set "$@")
   lock_hash=$(cat "$root/uv.lock" "$uv_requirements" | sha256sum | cut -c1-16)
   python_tag=$("$python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
   set_output "installed=false"
   if cache_allowed; then set_output "cache=true"; else set_output "cache=false"; fi
   set_output "cache-dir=$cache_dir"
-  set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-$python_tag-uv$uv_version-$lock_hash"
+  # Each extra set caches only the wheels it installs (schema-guard's is a few MB).
+  set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-$python_tag-uv$uv_version-$lock_hash-$(tr " " + <<<"${extras:-core}")"
 }
 
 install() {
-  if already_installed; then
+  if already_installed "$@"; then
     echo "fastapi-ci is already installed in $venv"
   else
-    local python uv
+    local python uv extras extra
+    local -a extra_flags=()
     python=$(project_python)
     if ! cache_allowed; then
       private_cache=$(mktemp -d "$temp/fastapi-ci-private-cache.XXXXXX")
       cache_dir=$private_cache
       trap 'rm -rf "$private_cache"' EXIT
     fi
+    # What this job installed before stays: the venv gets the union of the extra sets.
+    # shellcheck disable=SC2046  # the installed set is space-separated words
+    extras=$(extra_set "$@" $(installed_extras))
+    for extra in $extras; do extra_flags+=(--extra "$extra"); done
     uv=$(command -v uv || true)
     if [[ -z "$uv" ]]; then
       uv=$cache_dir/uv/bin/uv
@@ -97,23 +120,25 @@ install() {
     # caches that build until pyproject.toml's mtime changes (a stale build cannot hide a
     # code change). From a restored cache with that build, no network request at all.
     UV_CACHE_DIR=$cache_dir/wheels UV_PROJECT_ENVIRONMENT=$venv UV_PYTHON_DOWNLOADS=never \
-      "$uv" sync --quiet --frozen --no-dev --python "$python" --project "$root"
-    code_id >"$stamp"
+      "$uv" sync --quiet --frozen --no-dev "${extra_flags[@]}" --python "$python" --project "$root"
+    printf '%s\n%s\n' "$(code_id)" "$extras" >"$stamp"
   fi
   if [[ -n "${GITHUB_PATH:-}" ]]; then
     echo "$venv/bin" >>"$GITHUB_PATH"
   fi
   # What `fastapi-ci --version` prints, read from the installed metadata: starting the CLI
-  # imports every action (~0.5 s), and the check right after this step starts it anyway.
+  # imports the chosen action, and the check right after this step starts it anyway.
   "$venv/bin/python" -c \
     'import importlib.metadata as m; print("fastapi-ci", m.version("fastapi-ci"))'
 }
 
-case "${1:-install}" in
-  plan) plan ;;
-  install) install ;;
+command=${1:-install}
+shift || true
+case "$command" in
+  plan) plan "$@" ;;
+  install) install "$@" ;;
   *)
-    echo "usage: install-fastapi-ci.sh plan|install" >&2
+    echo "usage: install-fastapi-ci.sh plan|install [EXTRA...]" >&2
     exit 2
     ;;
 esac

@@ -24,14 +24,13 @@ import re
 import shlex
 import sys
 import traceback
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, Literal, TypeVar, get_args, get_origin
 
-from actions_toolkit.command import escape_data, escape_property
-from actions_toolkit.file_command import prepare_key_value_message
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from fastapi_ci.cancellation import Cancelled
@@ -94,6 +93,27 @@ class Annotation(BaseModel):
             col=self.col,
             title=self.title,
         )
+
+
+# The runner's escaping rules (as actions/toolkit's), here rather than from a package: the
+# one that has them (actions-toolkit) brings PyGithub and cryptography, 20 MB that every
+# action's install would restore for three one-line functions.
+def escape_data(text: str) -> str:
+    """A workflow command's message, escaped as the runner unescapes it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value (`file=`, `title=`), escaped as the runner expects."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def prepare_key_value_message(key: str, value: str) -> str:
+    """`key<<DELIMITER\nvalue\nDELIMITER` for $GITHUB_OUTPUT / $GITHUB_ENV, multiline-safe."""
+    delimiter = f"ghadelimiter_{uuid.uuid4()}"
+    if delimiter in key or delimiter in value:  # a collision with a random UUID: refuse
+        raise ValueError(f"{key!r} or its value contains the delimiter {delimiter}")
+    return f"{key}<<{delimiter}\n{value}\n{delimiter}"
 
 
 def workflow_command(name: str, message: str, **properties: object) -> str:

@@ -31,6 +31,13 @@ average is printed with each run. Before each case, untimed, `sync` writes out w
 before left in the page cache (the disk, not the CPU, is what a cold install waits on).
 Prints a table (median, min, max, ratio to pip) and PASS/MISS for the targets of issue #8:
 warm under 1 s, cold under 5 s.
+
+Then, per action (issue #18: each installs the core plus only its extra), with uv on PATH:
+the cache archive's size, and cold (nothing restored) and warm times, where warm INCLUDES
+the restore done as actions/cache does it: `tar` extracting a zstd archive of the cache dir
+(`tar --use-compress-program zstdmt`), into a fresh RUNNER_TEMP. Targets: schema-guard's
+cache <= 30 MB, its warm overhead with the restore <= 1.5 s, its cold <= 5 s; the full set
+(every extra) warm with the restore <= 4 s. `--per-action-only` skips the first table.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -137,12 +144,12 @@ def job_env(runner_temp: Path) -> dict[str, str]:
     }
 
 
-def plan_and_install(runner: Runner, runner_temp: Path) -> float:
-    """Wall time of the action's two steps: `plan`, then `install`."""
+def plan_and_install(runner: Runner, runner_temp: Path, extras: tuple[str, ...] = ()) -> float:
+    """Wall time of the action's two steps: `plan`, then `install` (with the action's extras)."""
     extra = job_env(runner_temp)
     started = time.perf_counter()
-    runner.run(["bash", str(runner.script), "plan"], extra)
-    runner.run(["bash", str(runner.script), "install"], extra)
+    runner.run(["bash", str(runner.script), "plan", *extras], extra)
+    runner.run(["bash", str(runner.script), "install", *extras], extra)
     return time.perf_counter() - started
 
 
@@ -222,12 +229,136 @@ def print_table(times: dict[str, list[float]]) -> None:
         )
 
 
+# --- per action: the core plus its extra, the restore included ----------------------------
+
+# What each action installs (its `install-fastapi-ci.sh plan EXTRA`), and every extra at once.
+ACTION_SETS: dict[str, tuple[str, ...]] = {
+    "schema-guard": (),
+    "quality-gate": ("quality",),
+    "migration-lint": ("migrations",),
+    "deploy actions": ("deploy",),
+    "full set": ("quality", "migrations", "deploy"),
+}
+TARGET_SCHEMA_GUARD_CACHE_MB = 30.0
+TARGET_SCHEMA_GUARD_WARM_SECONDS = 1.5
+TARGET_SCHEMA_GUARD_COLD_SECONDS = 5.0
+TARGET_FULL_WARM_SECONDS = 4.0
+
+
+def archive(cache_dir: Path, destination: Path) -> Path:
+    """The cache dir as actions/cache saves it: a tar archive compressed with zstd."""
+    target = destination / "cache.tzst"
+    subprocess.run(
+        ["tar", "--use-compress-program", "zstdmt", "-cf", str(target), "-C",
+         str(cache_dir.parent), cache_dir.name],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def extract(cache_archive: Path, runner_temp: Path) -> float:
+    """actions/cache's restore: extract the archive into RUNNER_TEMP (timed, until on disk)."""
+    started = time.perf_counter()
+    subprocess.run(
+        ["tar", "--use-compress-program", "unzstd", "-xf", str(cache_archive), "-C",
+         str(runner_temp)],
+        check=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+@dataclass
+class ActionFigures:
+    """One action's figures: cache sizes, cold runs, warm runs (restore, install)."""
+
+    cache_mb: float = 0.0
+    archive_mb: float = 0.0
+    cold: list[float] = field(default_factory=list)
+    restore: list[float] = field(default_factory=list)
+    warm_install: list[float] = field(default_factory=list)
+
+    @property
+    def warm(self) -> list[float]:
+        """Restore + install, run by run."""
+        return [r + i for r, i in zip(self.restore, self.warm_install, strict=True)]
+
+
+def bench_actions(runner: Runner, runs: int, scratch: Path) -> dict[str, ActionFigures]:
+    """Cold and warm (restore included) per action set, the sets alternating in each run."""
+    figures = {name: ActionFigures() for name in ACTION_SETS}
+    archives: dict[str, Path] = {}
+    for name, extras in ACTION_SETS.items():
+        filled = scratch / f"filled-{len(archives)}"
+        filled.mkdir()
+        plan_and_install(runner, filled, extras)  # untimed: what the warm runs restore
+        cache_dir = filled / "fastapi-ci-cache"
+        figures[name].cache_mb = (
+            sum(f.stat().st_size for f in cache_dir.rglob("*") if f.is_file()) / 1e6
+        )
+        archives[name] = archive(cache_dir, filled)
+        figures[name].archive_mb = archives[name].stat().st_size / 1e6
+    for index in range(runs):
+        for name, extras in ACTION_SETS.items():
+
+            def cold(runner_temp: Path, extras: tuple[str, ...] = extras) -> float:
+                return plan_and_install(runner, runner_temp, extras)
+
+            def warm(
+                runner_temp: Path, name: str = name, extras: tuple[str, ...] = extras
+            ) -> float:
+                figures[name].restore.append(extract(archives[name], runner_temp))
+                return plan_and_install(runner, runner_temp, extras)
+
+            figures[name].cold.append(in_fresh_temp(cold))
+            figures[name].warm_install.append(in_fresh_temp(warm))
+        print(
+            f"per action, run {index + 1}: "
+            + "  ".join(
+                f"{name} cold {f.cold[-1]:.2f} warm {f.warm[-1]:.2f}" for name, f in figures.items()
+            )
+        )
+    return figures
+
+
+def print_action_table(figures: dict[str, ActionFigures]) -> None:
+    """action | cache MB (dir / zstd archive) | cold | warm = restore + install (medians)."""
+    print(
+        f"\n{'action':<15} {'cache MB':>9} {'archive MB':>10} {'cold s':>7} "
+        f"{'restore s':>9} {'install s':>9} {'warm s':>7}"
+    )
+    for name, f in figures.items():
+        print(
+            f"{name:<15} {f.cache_mb:>9.1f} {f.archive_mb:>10.1f} {seconds(f.cold):>7} "
+            f"{seconds(f.restore):>9} {seconds(f.warm_install):>9} {seconds(f.warm):>7}"
+        )
+    guard, full = figures["schema-guard"], figures["full set"]
+    print(
+        f"target schema-guard cache <= {TARGET_SCHEMA_GUARD_CACHE_MB:.0f} MB:        "
+        f"{verdict(guard.cache_mb <= TARGET_SCHEMA_GUARD_CACHE_MB)}"
+    )
+    print(
+        f"target schema-guard warm+restore <= {TARGET_SCHEMA_GUARD_WARM_SECONDS} s: "
+        f"{verdict(statistics.median(guard.warm) <= TARGET_SCHEMA_GUARD_WARM_SECONDS)}"
+    )
+    print(
+        f"target schema-guard cold <= {TARGET_SCHEMA_GUARD_COLD_SECONDS:.0f} s:          "
+        f"{verdict(statistics.median(guard.cold) <= TARGET_SCHEMA_GUARD_COLD_SECONDS)}"
+    )
+    print(
+        f"target full set warm+restore <= {TARGET_FULL_WARM_SECONDS:.0f} s:     "
+        f"{verdict(statistics.median(full.warm) <= TARGET_FULL_WARM_SECONDS)}"
+    )
+
+
 def main() -> int:
     """Run every case `--runs` times (pip `--pip-runs` times) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pip-runs", type=int, help="runs of the slow pip case (default: --runs)")
     parser.add_argument("--python", help="the runner's Python (default: python3 on PATH)")
+    parser.add_argument(
+        "--per-action-only", action="store_true", help="only the per-action table (issue #18)"
+    )
     parser.add_argument(
         "--script",
         type=Path,
@@ -248,6 +379,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-install-") as scratch_name:
         scratch = Path(scratch_name)
         with_uv, without_uv = runner_environments(python, scratch, arguments.script.resolve())
+        if arguments.per_action_only:
+            print_action_table(bench_actions(with_uv, arguments.runs, scratch))
+            return 0
         requirements = scratch / "requirements.txt"
         with_uv.run(
             [
@@ -325,6 +459,9 @@ def main() -> int:
         f"  (cold without uv on PATH < {TARGET_COLD_SECONDS:.0f} s: "
         f"{verdict(cold_no_uv < TARGET_COLD_SECONDS)})"
     )
+    with tempfile.TemporaryDirectory(prefix="bench-install-actions-") as scratch_name:
+        with_uv, _ = runner_environments(python, Path(scratch_name), arguments.script.resolve())
+        print_action_table(bench_actions(with_uv, arguments.runs, Path(scratch_name)))
     return 0
 
 

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +161,7 @@ def run_act(act_binary: str, library_checkout: Path, tmp_path: Path) -> RunAct:
         workflow: str = ".github/workflows/caller.yml",
         job: str | None = None,
         variables: Mapping[str, str] | None = None,
+        library_refs: Sequence[str] = (),
     ) -> ActRun:
         secret_file = tmp_path / "act.secrets"
         secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
@@ -177,6 +178,9 @@ def run_act(act_binary: str, library_checkout: Path, tmp_path: Path) -> RunAct:
             "--local-repository",
             f"{LIBRARY}@{library_ref()}={library_checkout}",
         ]
+        # A caller pinned to a release commit (as `fastapi-ci init` writes) gets this tree too.
+        for ref in library_refs:
+            command += ["--local-repository", f"{LIBRARY}@{ref}={library_checkout}"]
         for reference, directory in pinned_references().items():
             command += ["--local-repository", f"{reference}={directory}"]
         completed = subprocess.run(

@@ -20,7 +20,11 @@ RUN_IN_THE_PROJECT = {"_import_app.py", "_alembic_probe.py", "migration_lock.py"
 
 
 def install(
-    runner_temp: Path, github_path: Path, mode: str = "install", **extra_env: str
+    runner_temp: Path,
+    github_path: Path,
+    mode: str = "install",
+    *extras: str,
+    **extra_env: str,
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -30,7 +34,7 @@ def install(
     }
     env.pop("GITHUB_OUTPUT", None)
     return subprocess.run(
-        ["bash", str(INSTALL), mode],
+        ["bash", str(INSTALL), mode, *extras],
         env=env,
         capture_output=True,
         text=True,
@@ -80,7 +84,57 @@ def test_plan_keys_the_cache_on_the_lock_and_python(tmp_path: Path) -> None:
         + (REPO_ROOT / "actions/_shared/uv-requirements.txt").read_bytes()
     ).hexdigest()[:16]
     python_tag = "py{}.{}".format(*sys.version_info[:2])
-    assert outputs["cache-key"].endswith(f"-{python_tag}-uv0.13.9-{lock_hash}")
+    # schema-guard's plan: the core, no extra.
+    assert outputs["cache-key"].endswith(f"-{python_tag}-uv0.13.9-{lock_hash}-core")
+
+
+def test_the_cache_key_names_the_extra_set(tmp_path: Path) -> None:
+    def key(*extras: str) -> str:
+        plan = install(tmp_path, tmp_path / "github_path", "plan", *extras)
+        assert plan.returncode == 0, plan.stderr
+        return dict(line.split("=", 1) for line in plan.stdout.splitlines())["cache-key"]
+
+    assert key("quality").endswith("-quality")
+    assert key("deploy", "migrations") == key("migrations", "deploy", "deploy")
+    assert key("deploy", "migrations").endswith("-deploy+migrations")
+
+
+# What a light install must not bring: the deploy and quality extras' packages.
+HEAVY = ("boto3", "botocore", "kubernetes", "docker", "ruff", "bandit", "pip_audit")
+
+
+def test_schema_guard_runs_from_the_core_install_without_the_heavy_extras(
+    installed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    runner_temp, _ = installed
+    venv = runner_temp / "fastapi-ci-venv" / "bin"
+    probe = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+    present = subprocess.run(
+        [str(venv / "python"), "-c", probe, *HEAVY], capture_output=True, text=True, check=True
+    )
+    assert present.stdout.strip() == "[]"
+    project = REPO_ROOT / "tests" / "fixtures" / "projects" / "init-uv"
+    common = ["--app", "app.main:app", "--app-dir", str(project), "--python", sys.executable]
+    golden = tmp_path / "openapi.json"
+    subprocess.run([venv / "fastapi-ci", "schema-export", *common, "--output", golden], check=True)
+
+    guard = subprocess.run(
+        [venv / "fastapi-ci", "schema-guard", *common, "--golden", golden],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert guard.returncode == 0, guard.stdout + guard.stderr
+    assert "No changes" in guard.stdout
+    # A command whose extra is missing says which one, instead of failing halfway.
+    gate = subprocess.run(
+        [venv / "fastapi-ci", "quality-gate", "--path", str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert gate.returncode == 2
+    assert "fastapi-ci[quality]" in gate.stderr
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -94,12 +148,14 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_every_module_the_package_imports_is_in_the_installed_set(
-    installed: tuple[Path, Path],
-) -> None:
+def test_every_module_the_package_imports_is_in_the_installed_set(tmp_path: Path) -> None:
     # The tests run in the dev environment, where a dev-only dependency (httpx, once) hides
     # a missing runtime one; the action's own venv has only what the lock says to install.
-    runner_temp, _ = installed
+    # Every extra, in two steps as two actions of one job would: the union stays.
+    runner_temp = tmp_path
+    for extras in (["quality"], ["migrations", "deploy"]):
+        step = install(runner_temp, tmp_path / "github_path", "install", *extras)
+        assert step.returncode == 0, step.stderr
     wanted = sorted(
         set().union(
             *(

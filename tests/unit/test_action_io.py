@@ -17,6 +17,8 @@ from fastapi_ci.action_io import (
     Console,
     escape_log_text,
     main_for,
+    prepare_key_value_message,
+    workflow_command,
 )
 from fastapi_ci.errors import CheckFailed
 
@@ -279,3 +281,17 @@ def test_escaped_log_text_has_no_line_the_runner_reads_as_a_command(hostile: str
     assert escaped.replace("\u200b", "").replace("\n", "") == hostile.replace("\r", "").replace(
         "\n", ""
     )  # it reads the same
+
+
+def test_workflow_commands_escape_what_the_runner_unescapes() -> None:
+    # The runner's rules: % CR LF in a message; also : and , in a property value.
+    line = workflow_command("error", "50% done\r\nthen failed", file="a:b,c.py", line=3)
+    assert line == "::error file=a%3Ab%2Cc.py,line=3::50%25 done%0D%0Athen failed"
+
+
+def test_a_multiline_output_is_one_heredoc_with_a_fresh_delimiter(tmp_path: Path) -> None:
+    first = prepare_key_value_message("report", "line 1\nline 2")
+    second = prepare_key_value_message("report", "x")
+    (tmp_path / "output").write_text(first + "\n")
+    assert read_outputs(str(tmp_path / "output")) == {"report": "line 1\nline 2"}
+    assert first.split("\n")[0] != second.split("\n")[0]  # a random delimiter each time

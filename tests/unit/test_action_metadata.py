@@ -107,3 +107,37 @@ def test_a_cancelled_wait_stable_step_gets_the_signal_itself(tmp_path: Path) -> 
     finally:
         process.kill()
     assert marker.exists(), "the SIGINT never reached fastapi-ci"
+
+
+# GitHub Marketplace's limits: it cuts a longer description, and refuses other colors; the
+# icons are Feather's (the subset GitHub takes; extend it when an action needs another).
+MARKETPLACE_DESCRIPTION_MAX = 125
+BRANDING_COLORS = {
+    "white",
+    "black",
+    "yellow",
+    "blue",
+    "green",
+    "orange",
+    "red",
+    "purple",
+    "gray-dark",
+}
+BRANDING_ICONS = {
+    "activity", "alert-triangle", "anchor", "archive", "box", "check", "check-circle",
+    "check-square", "cloud", "code", "cpu", "database", "eye", "git-branch", "git-commit",
+    "git-merge", "git-pull-request", "layers", "lock", "package", "play", "refresh-cw",
+    "rotate-ccw", "search", "send", "server", "shield", "tag", "terminal", "upload",
+    "upload-cloud", "zap",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: p.parent.name)
+def test_every_action_has_marketplace_metadata(path: Path) -> None:
+    metadata = yaml.safe_load(path.read_text())
+    description = metadata["description"]
+    assert len(description) <= MARKETPLACE_DESCRIPTION_MAX, (len(description), description)
+    assert metadata["name"]
+    assert metadata["author"]
+    assert metadata["branding"]["icon"] in BRANDING_ICONS
+    assert metadata["branding"]["color"] in BRANDING_COLORS

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fastapi_ci.cli import SUBCOMMANDS
 from tests.components import REPO_ROOT
 
 LIBRARY = "fastapi-ci/fastapi-ci"
@@ -71,7 +72,8 @@ def test_the_library_is_referenced_at_one_ref_everywhere() -> None:
 def test_every_action_opens_with_the_same_install_steps() -> None:
     # Copies, because a composite action cannot `uses:` a sibling at its own version;
     # this test is what keeps them one.
-    openings = {path.parent.name: load(path)["runs"]["steps"][:3] for path in ACTIONS}
+    # Only the extra each action installs differs (`install-fastapi-ci.sh plan quality`).
+    openings = {path.parent.name: install_steps(path, without_extra=True) for path in ACTIONS}
     first = next(iter(openings.values()))
     assert [step.get("name") for step in first] == [
         "Plan the fastapi-ci install",
@@ -81,6 +83,24 @@ def test_every_action_opens_with_the_same_install_steps() -> None:
     assert {name: steps == first for name, steps in openings.items()} == {
         name: True for name in openings
     }
+
+
+def install_steps(path: Path, *, without_extra: bool = False) -> list[dict[str, Any]]:
+    """The three install steps an action opens with (its extra removed, if asked)."""
+    text = path.read_text()
+    extra = SUBCOMMANDS[path.parent.name].extra
+    if without_extra and extra:
+        text = text.replace(f" {extra}'", "'")
+    steps: list[dict[str, Any]] = yaml.safe_load(text)["runs"]["steps"][:3]
+    return steps
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_each_action_installs_only_the_extra_its_command_needs(path: Path) -> None:
+    extra = SUBCOMMANDS[path.parent.name].extra
+    runs = [step["run"] for step in install_steps(path) if "run" in step]
+    arguments = [run.rsplit('"', 1)[1].split() for run in runs]  # after the script's path
+    assert arguments == [["plan", *filter(None, [extra])], ["install", *filter(None, [extra])]]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -100,7 +120,11 @@ def test_permissions_are_none_by_default_and_granted_per_job(path: Path) -> None
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_an_oidc_token_is_granted_only_to_jobs_that_use_one(path: Path) -> None:
     for name, job in jobs(path).items():
-        uses_oidc = any("configure-aws-credentials" in uses for uses in step_uses(job))
+        # AWS (configure-aws-credentials) and PyPI's trusted publishing take an OIDC token.
+        uses_oidc = any(
+            "configure-aws-credentials" in uses or "gh-action-pypi-publish" in uses
+            for uses in step_uses(job)
+        )
         assert (job["permissions"].get("id-token") == "write") == uses_oidc, name
 
 

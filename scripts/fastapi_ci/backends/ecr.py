@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
 from pydantic import SecretStr
 
 from fastapi_ci.backends.registry import RegistryCredentials
@@ -77,6 +76,8 @@ class Ecr:
 
     def _call(self, what: str, method: str, **kwargs: Any) -> dict[str, Any]:
         def attempt() -> dict[str, Any]:
+            import botocore.exceptions  # lazy: only build-push to ECR needs boto
+
             try:
                 answer: dict[str, Any] = getattr(self.client, method)(**kwargs)
                 return answer
@@ -95,6 +96,8 @@ class Ecr:
 
     def login(self) -> EcrLogin:
         """Registry credentials from `get_authorization_token` (the password is a SecretStr)."""
+        import botocore.exceptions  # lazy: only build-push to ECR needs boto
+
         try:
             answer = self._call("ECR get-authorization-token", "get_authorization_token")
         except (botocore.exceptions.ClientError, botocore.exceptions.NoCredentialsError) as error:
@@ -117,6 +120,8 @@ class Ecr:
 
     def repository_exists(self, name: str) -> bool:
         """True when the repository exists (describe_repositories)."""
+        import botocore.exceptions  # lazy: only build-push to ECR needs boto
+
         try:
             self._call(
                 f"ECR describe-repositories {name}", "describe_repositories", repositoryNames=[name]
@@ -133,6 +138,8 @@ class Ecr:
         Returns True when it was created. Without `create`, a missing repository fails now,
         before the build, rather than at the end of the push.
         """
+        import botocore.exceptions  # lazy: only build-push to ECR needs boto
+
         if self.repository_exists(name):
             return False
         if not create:

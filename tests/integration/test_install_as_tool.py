@@ -1,0 +1,123 @@
+"""fastapi-ci as a normal tool: the built wheel, uploaded to a package index, installed by uv.
+
+The index is a real one (pypiserver) on 127.0.0.1, started by the test; what it does not
+hold (fastapi-ci's dependencies) it redirects to PyPI, as a private index in front of PyPI
+would. The package is built as release.yml builds it: from the tagged tree, with the tag's
+commit written into it for `fastapi-ci init`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.components import REPO_ROOT, free_port
+from tests.e2e.conftest import copy_tracked_files
+
+BIN = Path(sys.executable).parent
+UV = shutil.which("uv") or str(BIN / "uv")
+RELEASE_COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sdist and the wheel, built the way release.yml builds them."""
+    tree = tmp_path_factory.mktemp("tagged-tree")
+    copy_tracked_files(REPO_ROOT, tree)
+    (tree / "scripts/fastapi_ci/init/release-commit").write_text(RELEASE_COMMIT + "\n")
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([UV, "build", "--quiet", "--out-dir", str(out)], cwd=tree, check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A package index on 127.0.0.1 that accepts uploads: its base URL."""
+    packages = tmp_path_factory.mktemp("index-packages")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(BIN / "pypi-server"), "run", "--host", "127.0.0.1", "--port", str(port),
+            # Uploads without authentication: the server lives for this test only.
+            "--authenticate", ".", "--passwords", ".",
+            "--fallback-url", "https://pypi.org/simple/",
+            str(packages),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/simple/", timeout=2):  # noqa: S310 - loopback
+                break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("pypi-server did not start", pytrace=False)
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def distributions(dist: Path) -> list[Path]:
+    """The built files (uv build also leaves a .gitignore in the output directory)."""
+    return sorted([*dist.glob("*.whl"), *dist.glob("*.tar.gz")])
+
+
+def test_the_release_builds_an_sdist_and_a_wheel_named_by_the_version(dist: Path) -> None:
+    assert [path.name for path in distributions(dist)] == [
+        f"fastapi_ci-{VERSION}-py3-none-any.whl",
+        f"fastapi_ci-{VERSION}.tar.gz",
+    ]
+
+
+def test_uv_tool_install_from_an_index_gives_the_command_at_the_released_version(
+    dist: Path, index: str, tmp_path: Path
+) -> None:
+    subprocess.run(
+        [UV, "publish", "--quiet", "--publish-url", f"{index}/", "--username", "ci",
+         "--password", "unused", *map(str, distributions(dist))],
+        check=True,
+    )  # fmt: skip
+    tools = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("FASTAPI_CI_", "VIRTUAL_ENV"))},
+        "UV_TOOL_DIR": str(tmp_path / "tools"),
+        "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
+    }
+    subprocess.run(
+        [UV, "tool", "install", "--quiet", "--python", sys.executable,
+         "--index-url", f"{index}/simple/", "fastapi-ci"],
+        env=tools,
+        check=True,
+    )  # fmt: skip
+    command = tmp_path / "bin" / "fastapi-ci"
+
+    shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == f"fastapi-ci {VERSION}"
+
+    # The release's commit came with it: init pins the callers to it without --ref.
+    project = tmp_path / "project"
+    shutil.copytree(REPO_ROOT / "tests/fixtures/projects/init-uv", project)
+    plan = subprocess.run(
+        [command, "init", "--dry-run", "--json", "--path", str(project)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(plan.stdout)["release"] == {"version": VERSION, "commit": RELEASE_COMMIT}
