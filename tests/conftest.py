@@ -93,7 +93,9 @@ def fresh_database(postgres: Postgres, request: pytest.FixtureRequest) -> Iterat
     """An empty database of its own for one test, dropped afterwards."""
     import psycopg
 
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    # A random suffix: other sessions run the same tests on the same shared server.
+    test = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:48]
+    name = f"t_{test}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres.url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
