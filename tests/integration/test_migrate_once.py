@@ -21,14 +21,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from fastapi_ci.migration_lock import lock_key
-from tests.components import REPO_ROOT, Registry
+from tests.components import REPO_ROOT, Postgres, Registry, throwaway_database
 
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "migrate_once" / "alembic_project"
+# No migration lock in its env.py, and a URL built from POSTGRES_* settings.
+SETTINGS_PROJECT = REPO_ROOT / "tests" / "fixtures" / "projects" / "env-settings-postgres"
 ALEMBIC = f"{sys.executable} -m alembic upgrade head"
 RUN_TIMEOUT_SECONDS = 300
 
@@ -276,3 +279,39 @@ def test_an_image_that_does_not_exist_is_bad_input(
     assert run.returncode == 2
     assert f"input 'image': {image} is not on the engine and cannot be pulled" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def postgres_settings(url: str) -> dict[str, str]:
+    """The POSTGRES_* variables the settings project's env.py builds its URL from."""
+    parts = urlsplit(url)
+    return {
+        "POSTGRES_SERVER": parts.hostname or "",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "",
+        "POSTGRES_PASSWORD": parts.password or "",
+        "POSTGRES_DB": parts.path.lstrip("/"),
+    }
+
+
+@pytest.mark.postgres
+def test_concurrent_runs_are_serialized_without_a_lock_in_env_py(postgres: Postgres) -> None:
+    trials, count = 10, 5
+    args = [
+        "--runner", "local", "--working-directory", str(SETTINGS_PROJECT),
+        "--command", f"{sys.executable} -m alembic upgrade head",
+    ]  # fmt: skip
+    waits: list[float] = []
+    started = time.monotonic()
+    for trial in range(trials):
+        with throwaway_database(postgres, f"serialized_{trial}") as url:
+            runs = run_concurrently(count, args, postgres_settings(url))
+
+            assert_applied_exactly_once(runs, ["0001", "0002", "0003"])
+            assert query(url, "SELECT version_num FROM alembic_version") == [("0003",)]
+            assert {run.report["revision_before"] for run in runs} == {"", "0003"}
+            assert all(run.report["unserialized_because"] is None for run in runs)
+            waits += [run.report["lock_wait_seconds"] for run in runs]
+    print(
+        f"\n{trials} trials of {count} concurrent runs: {time.monotonic() - started:.1f}s, "
+        f"longest lock wait {max(waits):.1f}s"
+    )
