@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -67,3 +68,15 @@ def throwaway_database(postgres: Postgres, label: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres.url, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_settings(url: str) -> dict[str, str]:
+    """The POSTGRES_* variables of the full-stack template pointing at the database `url`."""
+    parts = urlsplit(url)
+    return {
+        "POSTGRES_SERVER": parts.hostname or "",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "",
+        "POSTGRES_PASSWORD": parts.password or "",
+        "POSTGRES_DB": parts.path.lstrip("/"),
+    }

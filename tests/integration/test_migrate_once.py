@@ -21,13 +21,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from fastapi_ci.migration_lock import lock_key
-from tests.components import REPO_ROOT, Postgres, Registry, throwaway_database
+from tests.components import (
+    REPO_ROOT,
+    Postgres,
+    Registry,
+    postgres_settings,
+    throwaway_database,
+)
 
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "migrate_once" / "alembic_project"
 # No migration lock in its env.py, and a URL built from POSTGRES_* settings.
@@ -279,18 +284,6 @@ def test_an_image_that_does_not_exist_is_bad_input(
     assert run.returncode == 2
     assert f"input 'image': {image} is not on the engine and cannot be pulled" in run.stderr
     assert "Traceback" not in run.stderr
-
-
-def postgres_settings(url: str) -> dict[str, str]:
-    """The POSTGRES_* variables the settings project's env.py builds its URL from."""
-    parts = urlsplit(url)
-    return {
-        "POSTGRES_SERVER": parts.hostname or "",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": parts.username or "",
-        "POSTGRES_PASSWORD": parts.password or "",
-        "POSTGRES_DB": parts.path.lstrip("/"),
-    }
 
 
 @pytest.mark.postgres

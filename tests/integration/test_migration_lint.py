@@ -12,14 +12,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.migrate_once import MIGRATION_LINT
 from fastapi_ci.migrate_once.lint import LintReport, MigrationLintInputs, lint_migrations
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT, Postgres
+from tests.components import EXAMPLE_SERVICE, REPO_ROOT, Postgres, postgres_settings
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "migrate_once"
 REVISIONS = FIXTURES / "lint_revisions"
@@ -215,18 +214,6 @@ def test_the_cli_exits_2_on_an_unknown_since_revision(tmp_path: Path) -> None:
 # --- real project shapes (tests/fixtures/projects/) ----------------------------------------
 
 SETTINGS_PROJECT = REPO_ROOT / "tests" / "fixtures" / "projects" / "env-settings-postgres"
-
-
-def postgres_settings(url: str) -> dict[str, str]:
-    """The POSTGRES_* variables of the full-stack template pointing at the database `url`."""
-    parts = urlsplit(url)
-    return {
-        "POSTGRES_SERVER": parts.hostname or "",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": parts.username or "",
-        "POSTGRES_PASSWORD": parts.password or "",
-        "POSTGRES_DB": parts.path.lstrip("/"),
-    }
 
 
 def public_tables(url: str) -> list[str]:

@@ -40,7 +40,7 @@ def test_a_command_that_is_no_python_program_runs_unlocked_after_a_warning(
     tmp_path: Path,
 ) -> None:
     script = tmp_path / "migrate.sh"
-    script.write_text("#!/bin/sh\necho migrated \"$@\"\n")
+    script.write_text('#!/bin/sh\necho migrated "$@"\n')
     script.chmod(0o755)
 
     done = subprocess.run(
