@@ -308,3 +308,36 @@ def test_concurrent_runs_are_serialized_without_a_lock_in_env_py(postgres: Postg
         f"\n{trials} trials of {count} concurrent runs: {time.monotonic() - started:.1f}s, "
         f"longest lock wait {max(waits):.1f}s"
     )
+
+
+@pytest.mark.postgres
+def test_the_locking_session_ends_itself_if_its_client_vanishes_or_hangs(
+    fresh_database: str,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from fastapi_ci.migration_lock import migration_lock
+
+    url = fresh_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    with engine.connect() as connection, migration_lock(connection, name="keepalive-test"):
+        settings = {
+            name: connection.execute(text(f"SHOW {name}")).scalar()
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "idle_in_transaction_session_timeout",
+            )
+        }
+        connection.rollback()
+    engine.dispose()
+
+    # The server probes a silent client after 30 s and drops it after 3 lost probes; a
+    # client idle in a transaction for 10 minutes is disconnected: the lock goes with it.
+    assert settings == {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "idle_in_transaction_session_timeout": "10min",
+    }
