@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -47,3 +51,32 @@ class Postgres:
     def database_url(self, database: str) -> str:
         """The URL of another database on the same server."""
         return self.url.rsplit("/", 1)[0] + "/" + database
+
+
+@contextmanager
+def throwaway_database(postgres: Postgres, label: str) -> Iterator[str]:
+    """A new, empty database on the shared server (a unique name), dropped afterwards."""
+    import psycopg
+
+    # A random suffix: other sessions run the same tests on the same server at the same time.
+    clean = "".join(c if c.isalnum() else "_" for c in label.lower())[:48]
+    name = f"t_{clean}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres.database_url(name)
+    finally:
+        with psycopg.connect(postgres.url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_settings(url: str) -> dict[str, str]:
+    """The POSTGRES_* variables of the full-stack template pointing at the database `url`."""
+    parts = urlsplit(url)
+    return {
+        "POSTGRES_SERVER": parts.hostname or "",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": parts.username or "",
+        "POSTGRES_PASSWORD": parts.password or "",
+        "POSTGRES_DB": parts.path.lstrip("/"),
+    }

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
+from tests.components import (
+    EXAMPLE_SERVICE,
+    Postgres,
+    Registry,
+    component_missing,
+    free_port,
+    throwaway_database,
+)
 from tests.swarm import Versions, ensure_swarm, push_versions
 
 # The fixture projects' own suites are run by the gate under test, never collected here.
@@ -91,15 +98,8 @@ def postgres() -> Postgres:
 @pytest.fixture
 def fresh_database(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[str]:
     """An empty database of its own for one test, dropped afterwards."""
-    import psycopg
-
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
-    with psycopg.connect(postgres.url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield postgres.database_url(name)
-    with psycopg.connect(postgres.url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(postgres, request.node.name) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,17 @@ import psycopg
 import pytest
 
 from fastapi_ci.migration_lock import lock_key
-from tests.components import REPO_ROOT, Registry
+from tests.components import (
+    REPO_ROOT,
+    Postgres,
+    Registry,
+    postgres_settings,
+    throwaway_database,
+)
 
 FIXTURE_PROJECT = REPO_ROOT / "tests" / "fixtures" / "migrate_once" / "alembic_project"
+# No migration lock in its env.py, and a URL built from POSTGRES_* settings.
+SETTINGS_PROJECT = REPO_ROOT / "tests" / "fixtures" / "projects" / "env-settings-postgres"
 ALEMBIC = f"{sys.executable} -m alembic upgrade head"
 RUN_TIMEOUT_SECONDS = 300
 
@@ -276,3 +284,60 @@ def test_an_image_that_does_not_exist_is_bad_input(
     assert run.returncode == 2
     assert f"input 'image': {image} is not on the engine and cannot be pulled" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.postgres
+def test_concurrent_runs_are_serialized_without_a_lock_in_env_py(postgres: Postgres) -> None:
+    trials, count = 10, 5
+    args = [
+        "--runner", "local", "--working-directory", str(SETTINGS_PROJECT),
+        "--command", f"{sys.executable} -m alembic upgrade head",
+    ]  # fmt: skip
+    waits: list[float] = []
+    started = time.monotonic()
+    for trial in range(trials):
+        with throwaway_database(postgres, f"serialized_{trial}") as url:
+            runs = run_concurrently(count, args, postgres_settings(url))
+
+            assert_applied_exactly_once(runs, ["0001", "0002", "0003"])
+            assert query(url, "SELECT version_num FROM alembic_version") == [("0003",)]
+            assert {run.report["revision_before"] for run in runs} == {"", "0003"}
+            assert all(run.report["unserialized_because"] is None for run in runs)
+            waits += [run.report["lock_wait_seconds"] for run in runs]
+    print(
+        f"\n{trials} trials of {count} concurrent runs: {time.monotonic() - started:.1f}s, "
+        f"longest lock wait {max(waits):.1f}s"
+    )
+
+
+@pytest.mark.postgres
+def test_the_locking_session_ends_itself_if_its_client_vanishes_or_hangs(
+    fresh_database: str,
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from fastapi_ci.migration_lock import migration_lock
+
+    url = fresh_database.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = create_engine(url)
+    with engine.connect() as connection, migration_lock(connection, name="keepalive-test"):
+        settings = {
+            name: connection.execute(text(f"SHOW {name}")).scalar()
+            for name in (
+                "tcp_keepalives_idle",
+                "tcp_keepalives_interval",
+                "tcp_keepalives_count",
+                "idle_in_transaction_session_timeout",
+            )
+        }
+        connection.rollback()
+    engine.dispose()
+
+    # The server probes a silent client after 30 s and drops it after 3 lost probes; a
+    # client idle in a transaction for 10 minutes is disconnected: the lock goes with it.
+    assert settings == {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "idle_in_transaction_session_timeout": "10min",
+    }

@@ -17,8 +17,8 @@ import pytest
 
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.migrate_once import MIGRATION_LINT
-from fastapi_ci.migrate_once.lint import MigrationLintInputs, lint_migrations
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from fastapi_ci.migrate_once.lint import LintReport, MigrationLintInputs, lint_migrations
+from tests.components import EXAMPLE_SERVICE, REPO_ROOT, Postgres, postgres_settings
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "migrate_once"
 REVISIONS = FIXTURES / "lint_revisions"
@@ -209,3 +209,151 @@ def test_the_cli_exits_2_on_an_unknown_since_revision(tmp_path: Path) -> None:
     errors = [line for line in done.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) == 1, done.stdout
     assert errors[0].startswith("::error title=migration-lint::input 'since': 'nosuchrev'")
+
+
+# --- real project shapes (tests/fixtures/projects/) ----------------------------------------
+
+SETTINGS_PROJECT = REPO_ROOT / "tests" / "fixtures" / "projects" / "env-settings-postgres"
+
+
+def public_tables(url: str) -> list[str]:
+    """The tables in the public schema of the database at `url`."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return [str(row[0]) for row in rows.fetchall()]
+
+
+def scratch_databases(postgres: Postgres) -> set[str]:
+    """Databases the drift check created on the server (and must have dropped)."""
+    import psycopg
+
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'fastapi_ci_drift_%'"
+        )
+        return {str(row[0]) for row in rows.fetchall()}
+
+
+def lint_settings_project(
+    monkeypatch: pytest.MonkeyPatch, real_database: str, **inputs: object
+) -> tuple[LintReport, str]:
+    """migration-lint on the env-settings-postgres fixture, its settings on `real_database`."""
+    for name, value in postgres_settings(real_database).items():
+        monkeypatch.setenv(name, value)
+    stderr = io.StringIO()
+    report = lint_migrations(
+        MigrationLintInputs.model_validate(
+            {"alembic_dir": str(SETTINGS_PROJECT), "python": sys.executable, **inputs}
+        ),
+        Console(env={}, stdout=io.StringIO(), stderr=stderr),
+    )
+    return report, stderr.getvalue()
+
+
+# Revision 0003 adds a foreign key to tables that 0001 and 0002 created: on a live database
+# both exist (and may be busy) when it runs.
+SETTINGS_PROJECT_FINDINGS = {
+    ("require-lock-timeout", "0003"),
+    ("constraint-missing-not-valid", "0003"),
+    ("adding-foreign-key-constraint", "0003"),
+}
+
+
+@pytest.mark.postgres
+def test_an_env_py_ignoring_the_url_never_migrates_the_real_database(
+    monkeypatch: pytest.MonkeyPatch, fresh_database: str
+) -> None:
+    # Without check-database-url the throwaway is SQLite; env.py builds a PostgreSQL URL
+    # from POSTGRES_* (the "real" database here): nothing can be steered, so nothing runs.
+    report, stderr = lint_settings_project(monkeypatch, fresh_database)
+
+    assert public_tables(fresh_database) == []
+    assert report.drift_checked is False
+    assert "env.py connects to a postgresql database" in (report.drift_skipped_because or "")
+    assert "warning: [migration-lint] drift check skipped" in stderr
+    # squawk's findings are all there, the drift check's failure drops none of them.
+    assert {(f.rule, f.revision) for f in report.blocking} == SETTINGS_PROJECT_FINDINGS
+
+
+@pytest.mark.postgres
+def test_the_drift_check_is_steered_to_a_scratch_database_it_creates_and_drops(
+    monkeypatch: pytest.MonkeyPatch, fresh_database: str, postgres: Postgres
+) -> None:
+    before = scratch_databases(postgres)
+
+    report, stderr = lint_settings_project(
+        monkeypatch, fresh_database, check_database_url=postgres.url
+    )
+
+    assert report.drift_checked is True, stderr
+    assert report.drift_skipped_because is None
+    assert public_tables(fresh_database) == []
+    assert scratch_databases(postgres) - before == set()
+    assert {(f.rule, f.revision) for f in report.blocking} == SETTINGS_PROJECT_FINDINGS
+
+
+@pytest.mark.postgres
+def test_models_drift_is_found_on_the_steered_scratch_database(
+    monkeypatch: pytest.MonkeyPatch, fresh_database: str, postgres: Postgres, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(SETTINGS_PROJECT, project)
+    models = project / "app" / "models.py"
+    models.write_text(
+        models.read_text().replace(
+            'sa.Column("title", sa.String(255), nullable=False),',
+            'sa.Column("title", sa.String(255), nullable=False),\n'
+            '    sa.Column("colour", sa.Text(), nullable=True),',
+        )
+    )
+
+    report, _ = lint_settings_project(
+        monkeypatch, fresh_database, check_database_url=postgres.url, alembic_dir=str(project)
+    )
+
+    assert [f.rule for f in report.blocking if f.rule == "models-drift"] == ["models-drift"]
+    assert report.drift_checked is True
+    assert public_tables(fresh_database) == []
+
+
+def test_a_revision_the_check_database_cannot_run_keeps_squawk_findings(
+    tmp_path: Path, example_python: Path
+) -> None:
+    # SQLite cannot drop a primary key column: the drift check fails, the lint does not.
+    project = tmp_path / "example"
+    shutil.copytree(EXAMPLE_SERVICE, project, ignore=shutil.ignore_patterns(".venv"))
+    (project / "app" / "alembic" / "versions" / "0004_drop_items_id.py").write_text(
+        '"""Drop items.id."""\n\nfrom alembic import op\n\n'
+        'revision = "0004"\ndown_revision = "0003"\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.drop_column("items", "id")\n'
+    )
+
+    found, report = lint(project, since="0003", python=str(example_python), drift_check=True)
+
+    assert {rule for rule, _, _ in found} == {"ban-drop-column", "require-lock-timeout"}
+    assert ("ban-drop-column", "0004_drop_items_id.py", 10) in found
+    assert report.drift_checked is False  # type: ignore[attr-defined]
+    assert "DROP COLUMN id" in (report.drift_skipped_because or "")  # type: ignore[attr-defined]
+
+
+def test_findings_do_not_depend_on_how_many_revisions_are_linted_together() -> None:
+    console = Console(env={}, stdout=io.StringIO(), stderr=io.StringIO())
+
+    def findings(since: str) -> set[tuple[str, str | None, int | None]]:
+        inputs = MigrationLintInputs.model_validate(
+            {
+                "alembic_dir": str(SETTINGS_PROJECT),
+                "python": sys.executable,
+                "since": since,
+                "drift_check": False,
+            }
+        )
+        return {(f.rule, f.revision, f.line) for f in lint_migrations(inputs, console).findings}
+
+    # Every finding is 0003's: linted alone, or after the revisions that created its tables.
+    alone = findings("0002")
+    assert findings("") == findings("0001") == alone
+    assert {(rule, revision) for rule, revision, _ in alone} == SETTINGS_PROJECT_FINDINGS

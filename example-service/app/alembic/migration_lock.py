@@ -22,7 +22,11 @@ Why this shape (each of the obvious alternatives was measured to fail):
   PostgreSQL does not detect.
 * Once a waiter gets the lock, alembic finds the database at head and does nothing.
 * If the leader dies, its session ends, PostgreSQL releases the lock (and rolls back the
-  unfinished transactional DDL), and the next poll of a waiter takes over.
+  unfinished transactional DDL), and the next poll of a waiter takes over. A leader that
+  VANISHES (its machine or network gone, no FIN) is noticed by the server through TCP
+  keepalives set on the session (about a minute), and one that hangs inside a transaction
+  by ``idle_in_transaction_session_timeout`` (unless the role already sets one): either way
+  the session ends and the lock with it, instead of blocking every deploy for hours.
 * With ``autocommit_block`` revisions (``CREATE INDEX CONCURRENTLY``), configure alembic
   with ``transaction_per_migration=True``: ``autocommit_block`` commits the transaction
   open so far, and without per-revision transactions a leader killed later rolls back the
@@ -57,6 +61,10 @@ TIMEOUT_ENVIRONMENT_VARIABLE = "MIGRATION_LOCK_TIMEOUT_SECONDS"
 POLL_INTERVAL_SECONDS = 0.2
 # How often a waiter says it is still waiting (a silent wait looks like a hang).
 PROGRESS_INTERVAL_SECONDS = 10.0
+# Server-side keepalives of the locking session (seconds idle, between probes, probes lost).
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10,
+                     "tcp_keepalives_count": 3}  # fmt: skip
+IDLE_IN_TRANSACTION_TIMEOUT = "10min"
 
 
 class MigrationLockTimeoutError(TimeoutError):
@@ -110,11 +118,13 @@ def migration_lock(
     version_table: str = "alembic_version",
     timeout: float | None = None,
     poll_interval: float = POLL_INTERVAL_SECONDS,
+    version_table_schema: str | None = None,
 ) -> Iterator[None]:
     """Hold the database's migration lock ``name`` on ``connection`` for the block.
 
-    ``version_table`` is alembic's (``context.configure(version_table=...)``): the revision
-    it holds is logged on acquiring and on releasing, for migrate-once's outputs.
+    ``version_table`` (and ``version_table_schema``) are alembic's
+    (``context.configure(version_table=...)``): the revision it holds is logged on acquiring
+    and on releasing, for migrate-once's outputs.
 
     ``timeout`` (seconds, default ``$MIGRATION_LOCK_TIMEOUT_SECONDS`` or 600) bounds the wait;
     past it ``MigrationLockTimeoutError`` says who to look for. Call it before
@@ -128,7 +138,7 @@ def migration_lock(
             "migration lock %r acquired after %.1fs; database at revision %r",
             name,
             time.monotonic() - started,
-            current_revisions(connection, version_table),
+            current_revisions(connection, version_table, version_table_schema),
         )
         succeeded = False
         try:
@@ -140,7 +150,7 @@ def migration_lock(
                 logger.info(
                     "migration lock %r released; database at revision %r",
                     name,
-                    current_revisions(connection, version_table),
+                    current_revisions(connection, version_table, version_table_schema),
                 )
 
 
@@ -194,6 +204,7 @@ def _postgresql_lock(
     connection: Connection, name: str, timeout: float, interval: float
 ) -> Iterator[None]:
     key = lock_key(name)
+    _guard_session(connection)
     attempts = _try_statement(connection, "SELECT pg_try_advisory_lock(:key)", key=key)
     _poll(attempts, name, timeout, interval)
     try:
@@ -202,6 +213,20 @@ def _postgresql_lock(
         _end_transaction(connection)  # an aborted transaction refuses every statement
         connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         connection.commit()
+
+
+def _guard_session(connection: Connection) -> None:
+    """Make the server end this session, and so the lock, if its client vanishes or hangs."""
+    settings = [
+        *(f"set_config('{name}', '{value}', false)" for name, value in SERVER_KEEPALIVES.items()),
+        # Only when the role or database does not set its own.
+        "CASE WHEN current_setting('idle_in_transaction_session_timeout') IN ('0', '0ms') "
+        f"THEN set_config('idle_in_transaction_session_timeout', '{IDLE_IN_TRANSACTION_TIMEOUT}', "
+        "false) END",
+    ]
+    _end_transaction(connection)
+    connection.execute(text(f"SELECT {', '.join(settings)}"))
+    connection.commit()  # a session setting made in a transaction that rolls back is undone
 
 
 @contextmanager

@@ -4,8 +4,9 @@ Two commands:
 
 * `migrate-once` runs the migration command as a one-shot job on the chosen runner (a local
   process, a container, a Kubernetes Job, an ECS task), waits for it within a timeout,
-  shows its logs, and passes only on exit code 0. Concurrent runs serialize on the lock of
-  `fastapi_ci.migration_lock` in the project's alembic `env.py`.
+  shows its logs, and passes only on exit code 0. Concurrent runs serialize on a lock that
+  migrate-once takes itself, inside the migration's process, around alembic's own connection
+  (`fastapi_ci.migrate_once.lock_launcher`): no edit to env.py, the same on every runner.
 * `migration-lint` refuses new revisions that would break the release still running (N-1)
   or lock busy tables: see `fastapi_ci.migrate_once.lint`.
 """
@@ -16,6 +17,7 @@ import json
 import re
 import shlex
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -33,6 +35,7 @@ from fastapi_ci.action_io import (
 )
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.lint import MigrationLintInputs, run_migration_lint
+from fastapi_ci.migrate_once.lock_launcher import launcher_command
 from fastapi_ci.migrate_once.migration_log import MigrationLog, parse_migration_log
 from fastapi_ci.migrate_once.runners import MigrationJob, Runner, RunOutcome
 
@@ -42,6 +45,8 @@ RunnerName = Literal["local", "docker", "kubernetes", "ecs"]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "mysql": 3306, "mariadb": 3306}
 DATABASE_PROBE_SECONDS = 5.0
+# The lock launcher's exit code when the command is not found (as a shell's).
+EXIT_COMMAND_NOT_FOUND = 127
 # The step summary shows the end of the log; the whole log is in the job's log already.
 SUMMARY_LOG_LINES = 80
 
@@ -67,6 +72,12 @@ class MigrateOnceInputs(ActionInputs):
     )
     working_directory: str = Field(
         default=".", description="Where the local runner runs the command."
+    )
+    lock: bool = Field(
+        default=True,
+        description="Serialize concurrent runs: take a database lock inside the migration's "
+        "process, around alembic's own connection (needs python3 with SQLAlchemy 2 where the "
+        "command runs).",
     )
     env: list[str] = Field(
         default_factory=list,
@@ -200,12 +211,32 @@ def run_migrate_once(
             "secrets in the task definition's `secrets` (Secrets Manager / SSM) instead",
             title="migrate-once",
         )
+    if inputs.lock:
+        # Locally the launcher starts with our interpreter and re-runs itself with the
+        # command's; in an image, with the image's python3.
+        command = launcher_command(
+            command, sys.executable if inputs.runner == "local" else "python3"
+        )
     job = MigrationJob(command=command, env=env, timeout_seconds=inputs.timeout, image=inputs.image)
     started = time.monotonic()
     with console.group(f"migrate-once: {inputs.command} ({inputs.runner})"):
         outcome = chosen.run(job, console)
     duration = time.monotonic() - started
-    return migration_result(inputs, outcome, parse_migration_log(outcome.logs), duration, console)
+    log = parse_migration_log(outcome.logs)
+    if log.command_not_found and outcome.exit_code == EXIT_COMMAND_NOT_FOUND:
+        where = inputs.working_directory if inputs.runner == "local" else inputs.image
+        raise InputError("command", f"{log.command_not_found!r} was not found (in {where})")
+    unserialized = unserialized_because(inputs, log)
+    if unserialized:
+        console.warning(f"concurrent runs are NOT serialized: {unserialized}", title="migrate-once")
+    return migration_result(inputs, outcome, log, duration, console)
+
+
+def unserialized_because(inputs: MigrateOnceInputs, log: MigrationLog) -> str:
+    """Why this run held no lock against concurrent runs ("" when it held one)."""
+    if not inputs.lock:
+        return "lock is false"
+    return log.no_lock_because or ""
 
 
 def _failure_message(outcome: RunOutcome, log: MigrationLog) -> str:
@@ -242,6 +273,7 @@ def migration_result(
         "revision_before": log.revision_before,
         "revision_after": log.revision_after if passed else None,
         "lock_wait_seconds": log.lock_wait_seconds,
+        "unserialized_because": unserialized_because(inputs, log) or None,
         "duration_seconds": round(duration, 3),
         **outcome.details,
     }
@@ -276,14 +308,20 @@ def render_summary(
 ) -> str:
     """The step summary: a status line, a table, and the end of the log in a <details>."""
     tail = outcome.logs.splitlines()[-SUMMARY_LOG_LINES:]
-    wait = "" if log.lock_wait_seconds is None else f"{log.lock_wait_seconds:.1f}s"
+    unserialized = unserialized_because(inputs, log)
+    if unserialized:
+        lock = f"⚠️ NONE, concurrent runs are not serialized: {unserialized}"
+    elif log.lock_wait_seconds is not None:
+        lock = f"held, after waiting {log.lock_wait_seconds:.1f}s"
+    else:
+        lock = "(never taken: the command opened no migration connection)"
     rows = [
         ("runner", f"{inputs.runner}: {outcome.where}"),
         ("command", f"`{inputs.command}`"),
         ("revision before", f"`{outputs['revision-before'] or '(none)'}`"),
         ("revision after", f"`{outputs['revision-after'] or '(none)'}`"),
         ("applied", outputs["applied"] or "(nothing)"),
-        ("lock wait", wait or "(no migration_lock in env.py?)"),
+        ("lock", lock),
         ("duration", f"{outputs['duration']}s"),
     ]
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {markdown_cell(v)} |" for k, v in rows)])

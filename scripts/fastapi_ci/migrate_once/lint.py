@@ -1,11 +1,16 @@
 """migration-lint: refuse new alembic revisions that would break the running release (N-1).
 
 No SQL linter is written here. The new revisions are rendered to SQL offline by the
-project's own alembic (`upgrade SINCE:heads --sql`, PostgreSQL dialect), squawk lints that
-SQL, and each finding is traced back to the revision file and the line of the `op.` call
-that wrote it (`_alembic_probe.py` records, for every write of SQL, which revision line was
-executing). Two more checks: a single head, and `alembic check` (models vs migrations) on
-a scratch database.
+project's own alembic (`upgrade SINCE:heads --sql`, PostgreSQL dialect), squawk lints each
+revision's SQL as a file of its own (as it would run: a table an earlier revision created is
+an existing, maybe busy, table; in one stream squawk would take it as new and stay silent,
+so no finding depends on how many revisions are linted together), and each finding is
+traced back to the revision file and the line of the `op.` call that wrote it
+(`_alembic_probe.py` records, for every write of SQL, which revision line was executing).
+Two more checks: a single head, and `alembic check` (models vs migrations) on a throwaway
+database that the probe proves env.py really connected to (see
+`_alembic_probe.ConnectionGuard`); when that cannot be guaranteed the drift check is
+skipped with a warning and the reason, and squawk's findings stand.
 
 An opt-out is explicit and per statement, on the `op.` line or in the comment lines right
 above it, and must give a reason, which the summary shows::
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ PROBE_TIMEOUT_SECONDS = 300
 # `_alembic_probe.EXIT_UNKNOWN_SINCE` (the probe runs in the project's interpreter, and
 # imports alembic: it is not imported here).
 PROBE_EXIT_UNKNOWN_SINCE = 4
+PROBE_EXIT_TARGET_REFUSED = 5
 SQUAWK_TIMEOUT_SECONDS = 120
 # Rendering never connects; the URL only picks the PostgreSQL dialect squawk understands.
 DEFAULT_RENDER_URL = "postgresql://migration-lint@localhost/migration-lint"
@@ -109,8 +116,9 @@ class MigrationLintInputs(ActionInputs):
     )
     check_database_url: str | None = Field(
         default=None,
-        description="A THROWAWAY database for `alembic check`, migrated to head first "
-        "(default: a temporary SQLite file).",
+        description="A database server where the drift check creates (and drops) a "
+        "scratch database of its own for `alembic check` (needs CREATEDB; default: a "
+        "temporary SQLite file).",
     )
     exclude_rules: list[str] = Field(
         default_factory=list, description="squawk rules to skip (on top of the style rules)."
@@ -142,6 +150,9 @@ class LintReport(BaseModel):
     heads: list[str]
     findings: list[LintFinding]
     drift_checked: bool
+    drift_skipped_because: str | None = Field(
+        default=None, description="Why `alembic check` did not run, when it was asked for."
+    )
 
     @property
     def blocking(self) -> list[LintFinding]:
@@ -153,7 +164,13 @@ class LintReport(BaseModel):
 
 
 def run_probe(
-    mode: str, project: Path, config: str, python: str, database_url: str, since: str = ""
+    mode: str,
+    project: Path,
+    config: str,
+    python: str,
+    database_url: str,
+    since: str = "",
+    scratch_server_url: str = "",
 ) -> dict[str, Any]:
     """Run `_alembic_probe.py MODE` in the project's interpreter and return its JSON."""
     with tempfile.TemporaryDirectory(prefix="fastapi-ci-alembic-") as scratch:
@@ -163,7 +180,12 @@ def run_probe(
             completed = subprocess.run(
                 [*arguments, *([since] if since else [])],
                 cwd=project,
-                env={**os.environ, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"},
+                env={
+                    **os.environ,
+                    "DATABASE_URL": database_url,
+                    "FASTAPI_CI_SCRATCH_SERVER_URL": scratch_server_url,
+                    "PYTHONDONTWRITEBYTECODE": "1",
+                },
                 capture_output=True,
                 text=True,
                 timeout=PROBE_TIMEOUT_SECONDS,
@@ -185,6 +207,12 @@ def run_probe(
                     f"{since!r} is not a revision of {project / config} (alembic: {reason})",
                     fix="give the revision the running release is at (`alembic current`, or "
                     "`alembic history`), or leave `since` empty to lint every revision",
+                )
+            if completed.returncode == PROBE_EXIT_TARGET_REFUSED:
+                raise CheckFailed(
+                    f"no throwaway database can be guaranteed: {reason}",
+                    fix="give check-database-url (a server where migration-lint may create a "
+                    "scratch database), or make env.py use DATABASE_URL / sqlalchemy.url",
                 )
             what = "render the revisions to SQL" if mode == "render" else "run alembic check"
             raise CheckFailed(
@@ -208,12 +236,65 @@ def squawk_binary() -> str:
     return found
 
 
-def run_squawk(sql: str, excluded: Sequence[str], included: Sequence[str]) -> list[dict[str, Any]]:
-    """squawk's JSON findings for `sql` (lines and columns 0-based)."""
+@dataclass(frozen=True)
+class RevisionSql:
+    """The SQL one revision wrote (`body`, at `start` in the whole rendered SQL) as linted."""
+
+    revision: str
+    start: int
+    body: str
+    transactional: bool
+
+    @property
+    def text(self) -> str:
+        """What squawk reads: the body, in the transaction alembic runs it in, if any."""
+        return (
+            f"{TRANSACTION_OPEN}{self.body}{TRANSACTION_CLOSE}" if self.transactional else self.body
+        )
+
+    def offset_in_sql(self, line: int, column: int) -> int | None:
+        """Where a squawk position in `text` is in the whole SQL; None outside the body."""
+        offset = _offset(self.text, line, column) - (
+            len(TRANSACTION_OPEN) if self.transactional else 0
+        )
+        return self.start + offset if 0 <= offset < len(self.body) else None
+
+
+TRANSACTION_OPEN = "BEGIN;\n"
+TRANSACTION_CLOSE = "\nCOMMIT;\n"
+
+
+def revision_sql(sql: str, writes: list[dict[str, Any]]) -> list[RevisionSql]:
+    """Each revision's span of the rendered SQL (from its first write to its last), in order.
+
+    Alembic's own statements between revisions (the version table, BEGIN and COMMIT)
+    belong to none; when it renders a transaction, each span is linted inside one.
+    """
+    transactional = sql.lstrip().upper().startswith("BEGIN")
+    spans: dict[str, tuple[int, int]] = {}
+    for write in writes:
+        start, end = spans.get(write["revision"], (write["start"], write["end"]))
+        spans[write["revision"]] = (min(start, write["start"]), max(end, write["end"]))
+    return [
+        RevisionSql(revision, start, sql[start:end], transactional)
+        for revision, (start, end) in sorted(spans.items(), key=lambda item: item[1][0])
+    ]
+
+
+def run_squawk(
+    sqls: Sequence[str], excluded: Sequence[str], included: Sequence[str]
+) -> list[list[dict[str, Any]]]:
+    """squawk's JSON findings for each of `sqls`, linted as separate files (0-based lines).
+
+    One squawk process for all of them: it lints every file on its own.
+    """
+    if not sqls:
+        return []
     with tempfile.TemporaryDirectory(prefix="fastapi-ci-squawk-") as scratch:
-        path = Path(scratch) / "migrations.sql"
-        path.write_text(sql, encoding="utf-8")
-        command = [squawk_binary(), "--reporter", "json", str(path)]
+        names = [f"{index:05d}.sql" for index in range(len(sqls))]
+        for name, sql in zip(names, sqls, strict=True):
+            (Path(scratch) / name).write_text(sql, encoding="utf-8")
+        command = [squawk_binary(), "--reporter", "json", *names]
         if excluded:
             command.append("--exclude=" + ",".join(excluded))
         if included:
@@ -231,7 +312,10 @@ def run_squawk(sql: str, excluded: Sequence[str], included: Sequence[str]) -> li
     if completed.returncode not in (0, 1) or not completed.stdout.strip().startswith("["):
         raise CheckFailed(f"squawk failed: {(completed.stderr or completed.stdout).strip()[:500]}")
     findings: list[dict[str, Any]] = json.loads(completed.stdout)
-    return findings
+    per_file: list[list[dict[str, Any]]] = [[] for _ in sqls]
+    for finding in findings:
+        per_file[names.index(Path(str(finding["file"])).name)].append(finding)
+    return per_file
 
 
 def _offset(sql: str, line: int, column: int) -> int:
@@ -243,17 +327,26 @@ def _offset(sql: str, line: int, column: int) -> int:
 
 
 def trace_findings(
-    sql: str, writes: list[dict[str, Any]], squawk_findings: list[dict[str, Any]]
+    sql: str,
+    writes: list[dict[str, Any]],
+    segments: Sequence[RevisionSql],
+    squawk_findings: Sequence[list[dict[str, Any]]],
 ) -> list[LintFinding]:
     """Findings on SQL written by a revision, placed on its `op.` line; others dropped.
 
-    SQL outside every revision (alembic's version table, env.py's own statements) is not
-    the new revisions' doing.
+    `squawk_findings[i]` are squawk's findings on `segments[i]`. SQL outside every revision
+    (alembic's version table, env.py's own statements) is not the new revisions' doing.
     """
+    located = [
+        (segment.offset_in_sql(int(f["line"]), int(f["column"])), f)
+        for segment, found in zip(segments, squawk_findings, strict=True)
+        for f in found
+    ]
     traced: list[LintFinding] = []
-    for finding in squawk_findings:
-        offset = _offset(sql, int(finding["line"]), int(finding["column"]))
-        write = next((w for w in writes if w["start"] <= offset < w["end"]), None)
+    for offset, finding in located:
+        write = next(
+            (w for w in writes if offset is not None and w["start"] <= offset < w["end"]), None
+        )
         if write is None:
             continue
         rule = str(finding["rule_name"])
@@ -358,10 +451,12 @@ def lint_migrations(inputs: MigrationLintInputs, console: Console) -> LintReport
         if rule not in inputs.include_rules
     ]
     console.debug(f"rendered SQL:\n{rendered['sql']}")
+    segments = revision_sql(rendered["sql"], rendered["writes"])
     findings = trace_findings(
         rendered["sql"],
         rendered["writes"],
-        run_squawk(rendered["sql"], excluded, inputs.include_rules),
+        segments,
+        run_squawk([segment.text for segment in segments], excluded, inputs.include_rules),
     )
     heads = rendered["heads"]
     if len(heads) > 1:
@@ -377,21 +472,38 @@ def lint_migrations(inputs: MigrationLintInputs, console: Console) -> LintReport
             )
             for head in heads
         )
+    skipped: str | None = None
     if inputs.drift_check:
-        findings.extend(check_drift(inputs, project, python))
+        try:
+            findings.extend(check_drift(inputs, project, python))
+        except CheckFailed as failure:
+            # The lint's own findings stand; only the drift verdict is missing, and it says so.
+            skipped = failure.message
+            console.warning(f"drift check skipped: {skipped}", title="migration-lint")
     return LintReport(
         revisions=[each["revision"] for each in rendered["revisions"]],
         heads=[head["revision"] for head in heads],
         findings=apply_opt_outs(findings),
-        drift_checked=inputs.drift_check,
+        drift_checked=inputs.drift_check and skipped is None,
+        drift_skipped_because=skipped,
     )
 
 
 def check_drift(inputs: MigrationLintInputs, project: Path, python: str) -> list[LintFinding]:
-    """`alembic check` on a scratch database: models that the migrations do not produce."""
+    """`alembic check` on a throwaway database: models that the migrations do not produce.
+
+    CheckFailed when it could not run there (see `_alembic_probe.ConnectionGuard`).
+    """
     with tempfile.TemporaryDirectory(prefix="fastapi-ci-drift-") as scratch:
-        url = inputs.check_database_url or f"sqlite:///{Path(scratch) / 'drift.db'}"
-        result = run_probe("check", project, inputs.alembic_config, python, url)
+        sqlite_url = f"sqlite:///{Path(scratch) / 'drift.db'}"
+        result = run_probe(
+            "check",
+            project,
+            inputs.alembic_config,
+            python,
+            sqlite_url,
+            scratch_server_url=inputs.check_database_url or "",
+        )
     if not result["drift"]:
         return []
     return [
@@ -444,6 +556,8 @@ def render_lint_summary(report: LintReport, passed: bool) -> str:
     lines.append(
         f"Checked: {', '.join(checks)}. Revisions: {' '.join(report.revisions) or '(none)'}."
     )
+    if report.drift_skipped_because:
+        lines += ["", f"⚠️ alembic check skipped: {markdown_cell(report.drift_skipped_because)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -463,6 +577,11 @@ def run_migration_lint(inputs: MigrationLintInputs, console: Console) -> ActionR
         f"migration-lint: {len(report.revisions)} revision(s), "
         f"{len(report.blocking)} blocking finding(s), "
         f"{len(report.findings) - len(report.blocking)} allowed"
+        + (
+            f"; drift check skipped: {report.drift_skipped_because}"
+            if report.drift_skipped_because
+            else ""
+        )
     )
     return ActionResult(
         passed=passed,

@@ -23,6 +23,9 @@ _LOCK_ACQUIRED = re.compile(
 _LOCK_RELEASED = re.compile(
     r"migration lock '[^']*' released; database at revision '(?P<revision>[^']*)'"
 )
+# migrate-once's launcher (`_lock_launcher.py`) when it cannot take its lock.
+_NO_LOCK = re.compile(r"\[fastapi-ci\.migrate-once\] no migration lock: (?P<reason>.+)$")
+_NOT_FOUND = re.compile(r"\[fastapi-ci\.migrate-once\] command not found: (?P<command>.+)$")
 # The last line of a traceback ("sqlalchemy.exc.ProgrammingError: (psycopg...) ...") or
 # alembic's one-line CommandError ("FAILED: ...").
 _ERROR_LINE = re.compile(
@@ -39,6 +42,8 @@ class MigrationLog:
     revision_after: str | None = None
     lock_wait_seconds: float | None = None
     error: str | None = None
+    no_lock_because: str | None = None
+    command_not_found: str | None = None
 
 
 def _revision(raw: str) -> str:
@@ -56,14 +61,20 @@ def parse_migration_log(text: str) -> MigrationLog:
                 first_source = _revision(match["source"])
             log.applied.append(match["target"])
         elif match := _LOCK_ACQUIRED.search(line):
-            log.lock_wait_seconds = float(match["waited"])
+            # migrate-once's lock and env.py's own, when it has one: waited for both.
+            log.lock_wait_seconds = (log.lock_wait_seconds or 0.0) + float(match["waited"])
             log.revision_before = match["revision"]
         elif match := _LOCK_RELEASED.search(line):
             log.revision_after = match["revision"]
+        elif match := _NO_LOCK.search(line):
+            log.no_lock_because = match["reason"]
+        elif match := _NOT_FOUND.search(line):
+            log.command_not_found = match["command"]
         elif _ERROR_LINE.match(line):
             log.error = line
     if log.revision_before is None and first_source is not None:
         log.revision_before = first_source
-    if log.revision_after is None and log.applied and log.error is None:
-        log.revision_after = log.applied[-1]
+    if log.revision_after is None and log.error is None:
+        # Nothing applied: still where it was (at head, when the lock said where that is).
+        log.revision_after = log.applied[-1] if log.applied else log.revision_before
     return log

@@ -90,8 +90,53 @@ def test_outputs_of_a_successful_run() -> None:
     assert result.outputs["revision-after"] == "0002"
     assert result.outputs["applied"] == "0001 0002"
     assert float(result.outputs["duration"]) >= 0
-    assert runner.jobs[0].command == ["alembic", "upgrade", "head"]
+    # In the image: its python3 runs the lock launcher, which runs the command.
+    assert runner.jobs[0].command[:2] == ["python3", "-c"]
+    assert runner.jobs[0].command[3:] == ["--", "alembic", "upgrade", "head"]
     assert result.summary.startswith("### ✅ migrate-once: migration succeeded")
+
+
+def test_without_the_lock_the_command_runs_as_given_and_the_summary_warns() -> None:
+    runner = ScriptedRunner(RunOutcome(exit_code=0, logs=LEADER_LOG, where="pid 1"))
+    inputs = MigrateOnceInputs(runner="kubernetes", image="x:1", lock=False)
+    output = console()
+
+    result = run_migrate_once(inputs, output, runner)
+
+    assert runner.jobs[0].command == ["alembic", "upgrade", "head"]
+    assert "concurrent runs are NOT serialized: lock is false" in output.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "⚠️ NONE, concurrent runs are not serialized: lock is false" in result.summary
+
+
+def test_a_database_the_launcher_cannot_lock_is_a_warning_on_terminal_and_summary() -> None:
+    logs = (
+        "WARNING [fastapi-ci.migrate-once] no migration lock: fastapi-ci has none for mssql; "
+        "concurrent runs are NOT serialized\n"
+    )
+    runner = ScriptedRunner(RunOutcome(exit_code=0, logs=logs, where="pid 1"))
+    output = console()
+
+    result = run_migrate_once(MigrateOnceInputs(runner="local"), output, runner)
+
+    assert "fastapi-ci has none for mssql" in output.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "⚠️ NONE, concurrent runs are not serialized: fastapi-ci has none for mssql" in (
+        result.summary
+    )
+    assert "fastapi-ci has none for mssql" in result.report["unserialized_because"]
+
+
+def test_a_run_at_head_reports_the_revision_before_and_after() -> None:
+    logs = (
+        "INFO  [fastapi-ci.migrate-once] migration lock 'fastapi-ci-migrate-once' acquired "
+        "after 1.5s; database at revision '0003'\n"
+    )
+    runner = ScriptedRunner(RunOutcome(exit_code=0, logs=logs, where="pid 1"))
+
+    result = run_migrate_once(MigrateOnceInputs(runner="local"), console(), runner)
+
+    assert result.outputs["revision-before"] == "0003"
+    assert result.outputs["revision-after"] == "0003"
+    assert result.outputs["applied"] == ""
 
 
 def test_a_failed_run_closes_the_gate_with_one_error_naming_the_database_error() -> None:
