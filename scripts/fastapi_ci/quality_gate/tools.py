@@ -3,8 +3,9 @@
 A project that pins its linters (ruff in its dev dependencies) has chosen their version:
 its rules, its formatting, its bugs. The gate runs the project's copy when the project's
 environment has one, so that the gate and the developer's `ruff check` agree; fastapi-ci's
-own copy only otherwise. mypy and pytest always run from the project's environment (they
-import its code); bandit and pip-audit always from ours (they never do, and a project's
+own copy only otherwise; mypy likewise, ours resolving imports in the project's environment.
+pytest always runs from the project's environment (it imports its code); bandit and
+pip-audit always from ours (they never do, and a project's
 pinned pip-audit may not speak the JSON we read). The report says which version ran from
 where, for every check.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 
 PROJECT = "the project's environment"
@@ -64,13 +65,23 @@ def project_or_ours(python: str, distribution: str, versions: Mapping[str, str])
     return ours(distribution)
 
 
+def mypy_for(python: str, versions: Mapping[str, str]) -> Tool:
+    """The project's mypy when it has one; else ours, resolving the project's imports in the
+    project's environment (`--python-executable`), as its own mypy would."""
+    version = versions.get("mypy")
+    if version:
+        return projects(python, "mypy", version)
+    tool = ours("mypy")
+    return replace(tool, command=(*tool.command, "--python-executable", python))
+
+
 def tools_for(python: str, versions: Mapping[str, str]) -> dict[str, Tool]:
     """The tool each check runs, given the versions the project's environment has."""
     ruff = project_or_ours(python, "ruff", versions)
     return {
         "ruff": ruff,
         "format": ruff,
-        "mypy": projects(python, "mypy", versions.get("mypy", "")),
+        "mypy": mypy_for(python, versions),
         "bandit": ours("bandit"),
         "audit": ours("pip-audit"),
         "tests": projects(python, "pytest", versions.get("pytest", "")),
