@@ -294,13 +294,12 @@ def test_a_project_without_mypy_is_type_checked_by_ours_in_its_environment(
     python = bare / "bin" / "python"
     run = run_gate(NO_AUDIT, "--no-tests", python=python)
     [mypy] = [check for check in run.report["checks"] if check["name"] == "mypy"]
-    assert mypy["tool"].startswith("mypy ") and mypy["tool"].endswith("(fastapi-ci)")
+    assert mypy["tool"].startswith("mypy ")
+    assert mypy["tool"].endswith("(fastapi-ci)")
     # Ours, but resolving imports in the project's (bare) environment: the service's
     # dependencies are missing there, and mypy says so.
     assert mypy["status"] == "failed"
-    assert "import-not-found" in json.dumps(run.report) or "Cannot find implementation" in (
-        json.dumps(run.report)
-    )
+    assert "import-not-found" in json.dumps(run.report)
     every_tool = run_gate(NO_AUDIT, python=python)
     assert every_tool.exit_code == 2
     assert "'pytest', 'pytest_cov'" in every_tool.log
