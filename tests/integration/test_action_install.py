@@ -16,7 +16,12 @@ from tests.components import REPO_ROOT
 INSTALL = REPO_ROOT / "actions" / "_shared" / "install-fastapi-ci.sh"
 PACKAGE = REPO_ROOT / "scripts" / "fastapi_ci"
 # These run in the checked PROJECT's interpreter, which brings alembic and SQLAlchemy.
-RUN_IN_THE_PROJECT = {"_import_app.py", "_alembic_probe.py", "migration_lock.py"}
+RUN_IN_THE_PROJECT = {
+    "_import_app.py",
+    "_alembic_probe.py",
+    "_lock_launcher.py",
+    "migration_lock.py",
+}
 
 
 def install(
