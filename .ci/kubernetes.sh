@@ -286,6 +286,10 @@ state = "$CONTAINERD_STATE"
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  # Root here lacks CAP_SYS_RESOURCE: runc cannot give the pause container the kubelet's
+  # oom_score_adj of -998 ("failed to update /proc/self/oom_score_adj: Permission
+  # denied"). This clamps every container's score to containerd's own (0) or above.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -510,12 +514,12 @@ down() {
   done
 }
 
-# Printed in services.sh's table: "ADDRESS<TAB>VERSION".
+# The version column of services.sh's table.
 describe() {
   local server
   server="$(kubectl_admin version -o json 2>/dev/null | sed -n 's/^ *"gitVersion": "\(.*\)",$/\1/p' | tail -1)"
-  printf 'https://127.0.0.1:%s (%s)\t%s, node %s\n' "$APISERVER_PORT" "$KUBECONFIG_FILE" \
-    "${server:-?}" "$(node_ready 2>/dev/null && echo Ready || echo 'not ready')"
+  printf '%s, node %s %s\n' "${server:-?}" "$NODE_NAME" \
+    "$(node_ready 2>/dev/null && echo Ready || echo 'not ready')"
 }
 
 main() {
