@@ -55,8 +55,14 @@ class KubernetesApis:
     watch: Callable[[], Any]
 
     @classmethod
-    def from_kubeconfig(cls, context: str | None = None) -> KubernetesApis:
-        """In-cluster config when running in a pod, else the kubeconfig (and `context`)."""
+    def from_kubeconfig(
+        cls, context: str | None = None, kubeconfig: str | None = None
+    ) -> KubernetesApis:
+        """In-cluster config when running in a pod, else the kubeconfig (and `context`).
+
+        `kubeconfig` is the action's KUBECONFIG (a path, or a list joined by ':'); the
+        client's own default reads the process environment once, when it is first imported.
+        """
         from kubernetes import client, watch
         from kubernetes import config as kube_config
 
@@ -67,9 +73,9 @@ class KubernetesApis:
                 try:
                     config.load_incluster_config()
                 except config.ConfigException:
-                    config.load_kube_config()
+                    config.load_kube_config(config_file=kubeconfig)
             else:
-                config.load_kube_config(context=context)
+                config.load_kube_config(config_file=kubeconfig, context=context)
         except (config.ConfigException, OSError) as error:
             raise CheckFailed(
                 f"no Kubernetes credentials: {error}",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, rollout_status
+from fastapi_ci.rollout import WaitStableInputs, make_backend
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
 from tests.unit.rollout.fake_deployments import (
     HEALTHY_ROLLOUT,
@@ -149,3 +151,28 @@ def test_a_missing_deployment_is_bad_input() -> None:
     missing = KubernetesBackend(apis, "shop", "nope")
     with pytest.raises(Exception, match="no deployment shop/nope"):
         missing.current_image()
+
+
+def test_the_kubeconfig_is_the_one_in_the_actions_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client's default path is read from the PROCESS environment when it is first
+    # imported; the action is given its environment, which must win (seen on the real
+    # cluster: the in-process test's KUBECONFIG was never read).
+    import kubernetes.config  # noqa: F401  # imported before KUBECONFIG is known, as in a test run
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config to fall back on
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ci\n"
+        "clusters: [{name: ci, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: ci, user: {token: t0ken}}]\n"
+        "contexts: [{name: ci, context: {cluster: ci, user: ci}}]\n"
+    )
+    inputs = WaitStableInputs(backend="kubernetes", service="orders")
+
+    made = make_backend(inputs, {"KUBECONFIG": str(kubeconfig)}, None)
+
+    assert isinstance(made, KubernetesBackend)
+    assert made.apis.apps.api_client.configuration.host == "https://127.0.0.1:6443"
