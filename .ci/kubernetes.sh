@@ -512,6 +512,10 @@ down() {
     fi
     stop_daemon "${DAEMONS[index]}"
   done
+  # The pods' volumes (service account tokens on tmpfs) and sandboxes' /dev/shm outlive the
+  # kubelet and containerd: unmount them, deepest first.
+  findmnt -rn -o TARGET | grep -E "^($K8S_STATE|$(dirname "$CONTAINERD_SOCKET"))/" | sort -r \
+    | while read -r target; do umount "$target" || say "could not unmount $target"; done
 }
 
 # The version column of services.sh's table.
