@@ -251,8 +251,9 @@ class KubernetesBackend:
         )
         return RolloutStart(str(container.image), image, started)
 
-    def _stuck_pod(self, deployment: Any) -> str | None:
-        """A pod of the current template that cannot start or keeps crashing, described."""
+    def _stuck_pod(self, deployment: Any) -> tuple[str, float] | None:
+        """A pod of the current template that cannot start or keeps crashing: (description,
+        when it failed: the crashed container's finishedAt, else now)."""
         template_labels = deployment.spec.template.metadata.labels or {}
         new_rs = next(
             (
@@ -279,10 +280,12 @@ class KubernetesBackend:
                 if waiting is not None and waiting.reason in STUCK_REASONS:
                     last = status.last_state.terminated if status.last_state else None
                     exit_note = f", last exit code {last.exit_code}" if last is not None else ""
-                    return (
+                    crashed_at = _epoch(last.finished_at) if last is not None else None
+                    description = (
                         f"pod {pod.metadata.name}: {waiting.reason}{exit_note}"
                         f" ({waiting.message or 'no message'})"
                     )
+                    return description, crashed_at or self.wall()
         return None
 
     def _judge(self, deployment: Any, expected_image: str) -> Observation:
@@ -294,7 +297,8 @@ class KubernetesBackend:
         if phase == "progressing":
             stuck = self._stuck_pod(deployment)
             if stuck is not None:
-                return Observation("failed", stuck, signal_at=self.wall())
+                description, failed_at = stuck
+                return Observation("failed", description, signal_at=failed_at)
         serving = (expected_image,) if phase == "complete" else ()
         return Observation(phase, message, serving=serving)  # type: ignore[arg-type]
 

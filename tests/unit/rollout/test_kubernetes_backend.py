@@ -11,6 +11,7 @@ from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, ro
 from fastapi_ci.rollout import WaitStableInputs, make_backend
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
 from tests.unit.rollout.fake_deployments import (
+    CRASHED_AT,
     HEALTHY_ROLLOUT,
     NOW,
     FakeDeploymentCluster,
@@ -106,6 +107,8 @@ def test_a_crash_looping_new_pod_fails_the_rollout_without_waiting_for_the_deadl
     seen = made.wait(V2, deadline=60)
     assert seen.phase == "failed"
     assert "CrashLoopBackOff, last exit code 2" in seen.message
+    # The failure happened when the container crashed, not when the backend looked.
+    assert seen.signal_at == CRASHED_AT.timestamp()
 
 
 def test_previous_image_is_the_newest_older_replica_set_of_this_deployment() -> None:
