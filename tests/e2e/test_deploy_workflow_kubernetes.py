@@ -18,7 +18,7 @@ import yaml
 
 from tests.components import Postgres, Registry
 from tests.e2e.conftest import CallerRepository, RunAct
-from tests.e2e.test_deploy_workflow import example_head, head_revision
+from tests.e2e.test_deploy_workflow import deploy_caller, example_head, head_revision
 from tests.kubernetes import Cluster, Deployment, create_deployment, namespace, template_image
 from tests.swarm import Versions
 
@@ -28,41 +28,6 @@ pytestmark = [
     pytest.mark.registry,
     pytest.mark.postgres,
 ]
-
-
-def caller_workflow(deployment: Deployment, registry: Registry, base_image: str) -> str:
-    return f"""\
-on: push
-jobs:
-  ship:
-    uses: fastapi-ci/fastapi-ci/.github/workflows/deploy.yml@main
-    with:
-      target: kubernetes
-      app: app.main:app
-      image: {registry.host}/fastapi-ci-e2e/{deployment.name}
-      service: {deployment.name}
-      namespace: {deployment.namespace}
-      service-url: {deployment.url}
-      environment: e2e
-      build-args: BASE_IMAGE={base_image}
-      registry-username: {registry.username}
-      install-command: >-
-        uv venv --quiet --python python3 .venv
-        && uv pip sync --quiet --python .venv/bin/python requirements-dev.txt
-      timeout: 240
-    secrets:
-      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
-      database-url: ${{{{ secrets.DATABASE_URL }}}}
-      kubeconfig: ${{{{ secrets.KUBECONFIG }}}}
-  report:
-    needs: ship
-    runs-on: ubuntu-latest
-    steps:
-      - env:
-          DEPLOYED: ${{{{ needs.ship.outputs.deployed }}}}
-          IMAGE: ${{{{ needs.ship.outputs.image }}}}
-        run: echo "outputs deployed=$DEPLOYED image=$IMAGE"
-"""
 
 
 @pytest.fixture
@@ -82,7 +47,15 @@ def test_deploy_to_kubernetes_migrates_with_a_job_and_the_new_version_serves(
     caller_repository: Callable[[str], CallerRepository],
     run_act: RunAct,
 ) -> None:
-    repository = caller_repository(caller_workflow(deployment_v1, registry, base_image))
+    workflow = deploy_caller(
+        "kubernetes",
+        deployment_v1.name,
+        deployment_v1.url,
+        registry,
+        base_image,
+        namespace=deployment_v1.namespace,
+    )
+    repository = caller_repository(workflow)
     with (repository.path / "app" / "main.py").open("a") as main:
         main.write("# v2: a change of code, so a new image\n")
     repository.commit("v2")
