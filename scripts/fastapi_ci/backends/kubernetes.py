@@ -43,6 +43,10 @@ STUCK_REASONS = {
 # A watch is re-opened at least this often, so pod state (not part of the Deployment's
 # status) is looked at even when the Deployment itself does not change.
 WATCH_SLICE_SECONDS = 5
+# While a rollout progresses its new pods are looked at this often: a crash loop changes
+# no Deployment field, and on the real cluster a 5 s slice made its detection take up to
+# 5.7 s after the crash (a read of the Deployment, its ReplicaSets and pods per look).
+POD_CHECK_SECONDS = 1
 
 
 @dataclass
@@ -316,7 +320,7 @@ class KubernetesBackend:
                     self.apis.apps.list_namespaced_deployment,
                     self.namespace,
                     field_selector=f"metadata.name={self.deployment}",
-                    timeout_seconds=max(1, int(min(remaining, WATCH_SLICE_SECONDS))),
+                    timeout_seconds=max(1, int(min(remaining, POD_CHECK_SECONDS))),
                 ):
                     seen = self._judge(event["object"], expected_image)
                     if seen.phase != "progressing":
