@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from tests.components import Postgres
-from tests.integration.test_rollout_swarm import request_loop, run_action
+from tests.integration.test_rollout_swarm import request_loop
 from tests.kubernetes import Cluster, Deployment, create_deployment, namespace, running_images
 from tests.kubernetes import template_image as deployment_image
-from tests.swarm import Versions
+from tests.swarm import Versions, run_action
 
 pytestmark = [
     pytest.mark.kubernetes,
