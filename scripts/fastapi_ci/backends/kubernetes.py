@@ -47,6 +47,8 @@ WATCH_SLICE_SECONDS = 5
 # no Deployment field, and on the real cluster a 5 s slice made its detection take up to
 # 5.7 s after the crash (a read of the Deployment, its ReplicaSets and pods per look).
 POD_CHECK_SECONDS = 1
+# How long past its own timeout a silent watch is given before the client drops it.
+WATCH_SILENCE_SECONDS = 5
 
 
 @dataclass
@@ -315,12 +317,16 @@ class KubernetesBackend:
         seen = self.observe(expected_image)
         while seen.phase == "progressing" and (remaining := deadline - self.clock()) > 0:
             watcher = self.apis.watch()
+            slice_seconds = max(1, int(min(remaining, POD_CHECK_SECONDS)))
             try:
                 for event in watcher.stream(
                     self.apis.apps.list_namespaced_deployment,
                     self.namespace,
                     field_selector=f"metadata.name={self.deployment}",
-                    timeout_seconds=max(1, int(min(remaining, POD_CHECK_SECONDS))),
+                    timeout_seconds=slice_seconds,
+                    # A watch the server does not end (a stalled connection) must not stop
+                    # the pods being looked at: the client gives up on silence too.
+                    _request_timeout=(10, slice_seconds + WATCH_SILENCE_SECONDS),
                 ):
                     seen = self._judge(event["object"], expected_image)
                     if seen.phase != "progressing":
