@@ -40,6 +40,9 @@ STUCK_REASONS = {
     "CreateContainerConfigError",
     "CreateContainerError",
 }
+# A container restarted this many times after failing exits is crash looping, whatever
+# its state reads at the moment.
+CRASH_RESTARTS = 2
 # A watch is re-opened at least this often, so pod state (not part of the Deployment's
 # status) is looked at even when the Deployment itself does not change.
 WATCH_SLICE_SECONDS = 5
@@ -292,6 +295,15 @@ class KubernetesBackend:
                         f" ({waiting.message or 'no message'})"
                     )
                     return description, crashed_at or self.wall()
+                last = status.last_state.terminated if status.last_state else None
+                if (status.restart_count or 0) >= CRASH_RESTARTS and last and last.exit_code:
+                    # Between back-offs the state reads running or terminated, not
+                    # CrashLoopBackOff: restarts after failed exits say the same thing.
+                    description = (
+                        f"pod {pod.metadata.name}: crash loop, restarted {status.restart_count}"
+                        f" times, last exit code {last.exit_code}"
+                    )
+                    return description, _epoch(last.finished_at) or self.wall()
         return None
 
     def _judge(self, deployment: Any, expected_image: str) -> Observation:

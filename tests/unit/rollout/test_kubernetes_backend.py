@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, rollout_status
 from fastapi_ci.rollout import WaitStableInputs, make_backend
@@ -179,3 +180,20 @@ def test_the_kubeconfig_is_the_one_in_the_actions_environment(
 
     assert isinstance(made, KubernetesBackend)
     assert made.apis.apps.api_client.configuration.host == "https://127.0.0.1:6443"
+
+
+def test_a_new_pod_restarted_after_failing_exits_fails_the_rollout_between_back_offs() -> None:
+    # Between back-offs the container reads running (or terminated), not CrashLoopBackOff.
+    cluster = FakeDeploymentCluster(plans=[[new_pod_unavailable, crash_looping]])
+    made = backend(cluster)
+    made.set_image(V2, {})
+    seen = made.wait(V2, deadline=60)
+    assert seen.phase == "failed"
+    (status,) = cluster.pods[-1].status.container_statuses
+    status.state = client.V1ContainerState(running=client.V1ContainerStateRunning())
+
+    between = made.observe(V2)
+
+    assert between.phase == "failed"
+    assert "crash loop, restarted 3 times, last exit code 2" in between.message
+    assert between.signal_at == CRASHED_AT.timestamp()
