@@ -14,7 +14,7 @@
 #   FASTAPI_CI_SERVICES_BEST_EFFORT=1       a component that can't be brought up is reported and
 #                                           the others still are; exits 0. Not root: starts nothing.
 #   FASTAPI_CI_SERVICES_WITHOUT=docker,...  leave these alone (docker, swarm, base-image, registry,
-#                                           postgres; swarm and base-image go with docker)
+#                                           postgres, kubernetes; swarm and base-image go with docker)
 
 # Connection facts for the tests. Test-only credentials; fine to commit.
 export FASTAPI_CI_REGISTRY="${FASTAPI_CI_REGISTRY:-127.0.0.1:5000}"
@@ -27,6 +27,8 @@ export FASTAPI_CI_BASE_IMAGE="${FASTAPI_CI_BASE_IMAGE:-fastapi-ci/python-standin
 export FASTAPI_CI_DOCKER="${FASTAPI_CI_DOCKER:-/usr/bin/docker}"
 # The real oasdiff, built by .ci/oasdiff.sh: the oracle of schema-guard's differential test.
 export FASTAPI_CI_OASDIFF="${FASTAPI_CI_OASDIFF:-/var/cache/fastapi-ci/oasdiff/v1.39.0/oasdiff}"
+# A one-node Kubernetes cluster built from source (.ci/kubernetes.sh); its admin credentials.
+export FASTAPI_CI_KUBECONFIG="${FASTAPI_CI_KUBECONFIG:-/var/lib/fastapi-ci/kubeconfig}"
 
 # Sourced: keep the caller's shell options, and do the work in a child bash
 # (set -e does not apply inside a function called from `cmd || return`).
@@ -134,6 +136,7 @@ ensure_packages() {
   left_alone base-image || wanted+=(debootstrap)
   left_alone registry || wanted+=(docker-registry apache2-utils)
   left_alone postgres || wanted+=(postgresql)
+  left_alone kubernetes || wanted+=(containerd runc containernetworking-plugins gcc openssl)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]]; then
@@ -304,6 +307,11 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (S
     || die "cannot connect with password auth to $(redact_url "$FASTAPI_CI_DATABASE_URL"); see $PG_LOG"
 }
 
+ensure_kubernetes() {
+  # A child bash, so set -e holds inside it; the first run builds for many minutes.
+  bash "$CI_DIR/kubernetes.sh" up 9>&- || die "could not start Kubernetes; see $FASTAPI_CI_LOG_DIR/kube*.log"
+}
+
 redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
 
 # down COMPONENT: what the table says instead of a version when best effort went without it.
@@ -333,6 +341,7 @@ print_table() {
     printf '%-12s %-56s %s\n' registry "http://$FASTAPI_CI_REGISTRY (user $FASTAPI_CI_REGISTRY_USER)" "$registry_version"
     printf '%-12s %-56s %s\n' oasdiff "$FASTAPI_CI_OASDIFF" "$(down oasdiff || "$FASTAPI_CI_OASDIFF" --version 2>/dev/null | awk '{ print $NF }')"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
+    printf '%-12s %-56s %s\n' kubernetes "https://127.0.0.1:6443 $FASTAPI_CI_KUBECONFIG" "$(down kubernetes || bash "$CI_DIR/kubernetes.sh" describe)"
   } >&2
 }
 
@@ -355,6 +364,7 @@ main() {
   bring_up postgres ensure_postgres
   bring_up base-image ensure_base_image
   bring_up oasdiff bash "$CI_DIR/oasdiff.sh" >/dev/null
+  bring_up kubernetes ensure_kubernetes
   print_table
 }
 

@@ -24,6 +24,7 @@ from tests.components import (
     free_port,
     throwaway_database,
 )
+from tests.kubernetes import Cluster, connect, kubeconfig_path
 from tests.swarm import Versions, ensure_swarm, push_versions
 
 # The fixture projects' own suites are run by the gate under test, never collected here.
@@ -205,3 +206,12 @@ def versions(swarm: list[str], example_image: str, registry: Registry) -> Iterat
         [*swarm, "image", "rm", "-f", pushed.v1, pushed.v2], capture_output=True, check=False
     )
     shutil.rmtree(pushed.docker_config, ignore_errors=True)  # it holds the registry login
+
+
+@pytest.fixture(scope="session")
+def kubernetes() -> Iterator[Cluster]:
+    """The real one-node cluster of `.ci/kubernetes.sh`; KUBECONFIG points the actions at it."""
+    cluster = connect(kubeconfig_path())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KUBECONFIG", cluster.kubeconfig)
+        yield cluster

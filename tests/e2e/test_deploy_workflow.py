@@ -22,17 +22,32 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
 
 def caller_workflow(service: SwarmService, registry: Registry, base_image: str) -> str:
+    return deploy_caller("swarm", service.name, service.url, registry, base_image)
+
+
+def deploy_caller(
+    target: str,
+    service: str,
+    service_url: str,
+    registry: Registry,
+    base_image: str,
+    *,
+    namespace: str | None = None,
+) -> str:
+    """A service repository's workflow calling deploy.yml (kubernetes: a kubeconfig secret)."""
+    with_namespace = f"\n      namespace: {namespace}" if namespace else ""
+    kubeconfig = "\n      kubeconfig: ${{ secrets.KUBECONFIG }}" if target == "kubernetes" else ""
     return f"""\
 on: push
 jobs:
   ship:
     uses: fastapi-ci/fastapi-ci/.github/workflows/deploy.yml@main
     with:
-      target: swarm
+      target: {target}
       app: app.main:app
-      image: {registry.host}/fastapi-ci-e2e/{service.name}
-      service: {service.name}
-      service-url: {service.url}
+      image: {registry.host}/fastapi-ci-e2e/{service}
+      service: {service}{with_namespace}
+      service-url: {service_url}
       environment: e2e
       build-args: BASE_IMAGE={base_image}
       registry-username: {registry.username}
@@ -42,7 +57,7 @@ jobs:
       timeout: 240
     secrets:
       registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
-      database-url: ${{{{ secrets.DATABASE_URL }}}}
+      database-url: ${{{{ secrets.DATABASE_URL }}}}{kubeconfig}
   report:
     needs: ship
     runs-on: ubuntu-latest

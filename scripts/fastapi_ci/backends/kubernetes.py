@@ -40,9 +40,18 @@ STUCK_REASONS = {
     "CreateContainerConfigError",
     "CreateContainerError",
 }
+# A container restarted this many times after failing exits is crash looping, whatever
+# its state reads at the moment.
+CRASH_RESTARTS = 2
 # A watch is re-opened at least this often, so pod state (not part of the Deployment's
 # status) is looked at even when the Deployment itself does not change.
 WATCH_SLICE_SECONDS = 5
+# While a rollout progresses its new pods are looked at this often: a crash loop changes
+# no Deployment field, and on the real cluster a 5 s slice made its detection take up to
+# 5.7 s after the crash (a read of the Deployment, its ReplicaSets and pods per look).
+POD_CHECK_SECONDS = 1
+# How long past its own timeout a silent watch is given before the client drops it.
+WATCH_SILENCE_SECONDS = 5
 
 
 @dataclass
@@ -55,8 +64,14 @@ class KubernetesApis:
     watch: Callable[[], Any]
 
     @classmethod
-    def from_kubeconfig(cls, context: str | None = None) -> KubernetesApis:
-        """In-cluster config when running in a pod, else the kubeconfig (and `context`)."""
+    def from_kubeconfig(
+        cls, context: str | None = None, kubeconfig: str | None = None
+    ) -> KubernetesApis:
+        """In-cluster config when running in a pod, else the kubeconfig (and `context`).
+
+        `kubeconfig` is the action's KUBECONFIG (a path, or a list joined by ':'); the
+        client's own default reads the process environment once, when it is first imported.
+        """
         from kubernetes import client, watch
         from kubernetes import config as kube_config
 
@@ -67,9 +82,9 @@ class KubernetesApis:
                 try:
                     config.load_incluster_config()
                 except config.ConfigException:
-                    config.load_kube_config()
+                    config.load_kube_config(config_file=kubeconfig)
             else:
-                config.load_kube_config(context=context)
+                config.load_kube_config(config_file=kubeconfig, context=context)
         except (config.ConfigException, OSError) as error:
             raise CheckFailed(
                 f"no Kubernetes credentials: {error}",
@@ -245,8 +260,9 @@ class KubernetesBackend:
         )
         return RolloutStart(str(container.image), image, started)
 
-    def _stuck_pod(self, deployment: Any) -> str | None:
-        """A pod of the current template that cannot start or keeps crashing, described."""
+    def _stuck_pod(self, deployment: Any) -> tuple[str, float] | None:
+        """A pod of the current template that cannot start or keeps crashing: (description,
+        when it failed: the crashed container's finishedAt, else now)."""
         template_labels = deployment.spec.template.metadata.labels or {}
         new_rs = next(
             (
@@ -273,10 +289,21 @@ class KubernetesBackend:
                 if waiting is not None and waiting.reason in STUCK_REASONS:
                     last = status.last_state.terminated if status.last_state else None
                     exit_note = f", last exit code {last.exit_code}" if last is not None else ""
-                    return (
+                    crashed_at = _epoch(last.finished_at) if last is not None else None
+                    description = (
                         f"pod {pod.metadata.name}: {waiting.reason}{exit_note}"
                         f" ({waiting.message or 'no message'})"
                     )
+                    return description, crashed_at or self.wall()
+                last = status.last_state.terminated if status.last_state else None
+                if (status.restart_count or 0) >= CRASH_RESTARTS and last and last.exit_code:
+                    # Between back-offs the state reads running or terminated, not
+                    # CrashLoopBackOff: restarts after failed exits say the same thing.
+                    description = (
+                        f"pod {pod.metadata.name}: crash loop, restarted {status.restart_count}"
+                        f" times, last exit code {last.exit_code}"
+                    )
+                    return description, _epoch(last.finished_at) or self.wall()
         return None
 
     def _judge(self, deployment: Any, expected_image: str) -> Observation:
@@ -288,7 +315,8 @@ class KubernetesBackend:
         if phase == "progressing":
             stuck = self._stuck_pod(deployment)
             if stuck is not None:
-                return Observation("failed", stuck, signal_at=self.wall())
+                description, failed_at = stuck
+                return Observation("failed", description, signal_at=failed_at)
         serving = (expected_image,) if phase == "complete" else ()
         return Observation(phase, message, serving=serving)  # type: ignore[arg-type]
 
@@ -301,12 +329,16 @@ class KubernetesBackend:
         seen = self.observe(expected_image)
         while seen.phase == "progressing" and (remaining := deadline - self.clock()) > 0:
             watcher = self.apis.watch()
+            slice_seconds = max(1, int(min(remaining, POD_CHECK_SECONDS)))
             try:
                 for event in watcher.stream(
                     self.apis.apps.list_namespaced_deployment,
                     self.namespace,
                     field_selector=f"metadata.name={self.deployment}",
-                    timeout_seconds=max(1, int(min(remaining, WATCH_SLICE_SECONDS))),
+                    timeout_seconds=slice_seconds,
+                    # A watch the server does not end (a stalled connection) must not stop
+                    # the pods being looked at: the client gives up on silence too.
+                    _request_timeout=(10, slice_seconds + WATCH_SILENCE_SECONDS),
                 ):
                     seen = self._judge(event["object"], expected_image)
                     if seen.phase != "progressing":

@@ -90,8 +90,8 @@ class MigrateOnceInputs(ActionInputs):
     namespace: str = Field(default="default", description="Kubernetes namespace of the Job.")
     deployment: str | None = Field(
         default=None,
-        description="Kubernetes Deployment whose container env/envFrom, service account and "
-        "pull secrets the Job copies.",
+        description="Kubernetes Deployment whose container env/envFrom, service account, pull "
+        "secrets, network and node placement the Job copies.",
     )
     container: str | None = Field(
         default=None,

@@ -98,7 +98,7 @@ def make_backend(
         from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend
 
         return KubernetesBackend(
-            KubernetesApis.from_kubeconfig(inputs.kube_context),
+            KubernetesApis.from_kubeconfig(inputs.kube_context, env.get("KUBECONFIG")),
             inputs.namespace,
             inputs.service,
             inputs.container,

@@ -342,6 +342,29 @@ def test_env_and_secrets_come_from_the_deployment_and_the_job_env_wins() -> None
     assert pod.image_pull_secrets[0].name == "ghcr"
 
 
+def test_the_job_reaches_the_database_as_the_app_does_from_the_apps_nodes() -> None:
+    # Seen on the real cluster: the app on the host network reaches PostgreSQL on
+    # 127.0.0.1, a Job on the pod network is refused there.
+    app = client.V1Container(name="app", image="registry.example/orders:1.0")
+    source = deployment("orders", app)
+    source.spec.template.spec.host_network = True
+    source.spec.template.spec.dns_policy = "ClusterFirstWithHostNet"
+    source.spec.template.spec.node_selector = {"pool": "db-access"}
+    source.spec.template.spec.tolerations = [
+        client.V1Toleration(key="dedicated", operator="Exists", effect="NoSchedule")
+    ]
+    cluster = FakeCluster(statuses=[succeeded()], deployments={"orders": source})
+
+    runner_for(cluster, deployment="orders", container="app").run(JOB, console())
+
+    (job,) = cluster.jobs.values()
+    pod = job.spec.template.spec
+    assert pod.host_network is True
+    assert pod.dns_policy == "ClusterFirstWithHostNet"
+    assert pod.node_selector == {"pool": "db-access"}
+    assert pod.tolerations[0].key == "dedicated"
+
+
 def test_a_missing_container_in_the_deployment_is_bad_input() -> None:
     app = client.V1Container(name="app", image="x")
     cluster = FakeCluster(statuses=[], deployments={"orders": deployment("orders", app)})

@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 NOW = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
 UID = "5b1c-deploy-uid"
+CRASHED_AT = NOW + timedelta(seconds=2)
 Step = Callable[["FakeDeploymentCluster"], None]
 
 
@@ -312,8 +313,13 @@ def crash_looping(cluster: FakeDeploymentCluster) -> None:
                             )
                         ),
                         last_state=client.V1ContainerState(
+                            # The real kubelet stamps every termination (seen on the
+                            # real cluster): when it crashed is the failure's signal.
                             terminated=client.V1ContainerStateTerminated(
-                                exit_code=2, reason="Error"
+                                exit_code=2,
+                                reason="Error",
+                                started_at=CRASHED_AT - timedelta(seconds=1),
+                                finished_at=CRASHED_AT,
                             )
                         ),
                     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, rollout_status
+from fastapi_ci.rollout import WaitStableInputs, make_backend
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
 from tests.unit.rollout.fake_deployments import (
+    CRASHED_AT,
     HEALTHY_ROLLOUT,
     NOW,
     FakeDeploymentCluster,
@@ -104,6 +108,8 @@ def test_a_crash_looping_new_pod_fails_the_rollout_without_waiting_for_the_deadl
     seen = made.wait(V2, deadline=60)
     assert seen.phase == "failed"
     assert "CrashLoopBackOff, last exit code 2" in seen.message
+    # The failure happened when the container crashed, not when the backend looked.
+    assert seen.signal_at == CRASHED_AT.timestamp()
 
 
 def test_previous_image_is_the_newest_older_replica_set_of_this_deployment() -> None:
@@ -149,3 +155,45 @@ def test_a_missing_deployment_is_bad_input() -> None:
     missing = KubernetesBackend(apis, "shop", "nope")
     with pytest.raises(Exception, match="no deployment shop/nope"):
         missing.current_image()
+
+
+def test_the_kubeconfig_is_the_one_in_the_actions_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The client's default path is read from the PROCESS environment when it is first
+    # imported; the action is given its environment, which must win (seen on the real
+    # cluster: the in-process test's KUBECONFIG was never read).
+    import kubernetes.config  # noqa: F401  # imported before KUBECONFIG is known, as in a test run
+
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config to fall back on
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: ci\n"
+        "clusters: [{name: ci, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        "users: [{name: ci, user: {token: t0ken}}]\n"
+        "contexts: [{name: ci, context: {cluster: ci, user: ci}}]\n"
+    )
+    inputs = WaitStableInputs(backend="kubernetes", service="orders")
+
+    made = make_backend(inputs, {"KUBECONFIG": str(kubeconfig)}, None)
+
+    assert isinstance(made, KubernetesBackend)
+    assert made.apis.apps.api_client.configuration.host == "https://127.0.0.1:6443"
+
+
+def test_a_new_pod_restarted_after_failing_exits_fails_the_rollout_between_back_offs() -> None:
+    # Between back-offs the container reads running (or terminated), not CrashLoopBackOff.
+    cluster = FakeDeploymentCluster(plans=[[new_pod_unavailable, crash_looping]])
+    made = backend(cluster)
+    made.set_image(V2, {})
+    seen = made.wait(V2, deadline=60)
+    assert seen.phase == "failed"
+    (status,) = cluster.pods[-1].status.container_statuses
+    status.state = client.V1ContainerState(running=client.V1ContainerStateRunning())
+
+    between = made.observe(V2)
+
+    assert between.phase == "failed"
+    assert "crash loop, restarted 3 times, last exit code 2" in between.message
+    assert between.signal_at == CRASHED_AT.timestamp()

@@ -281,6 +281,15 @@ class KubernetesRunner:
                 "service_account_name": pod_spec.service_account_name,
                 "image_pull_secrets": pod_spec.image_pull_secrets,
                 "security_context": pod_spec.security_context,
+                # The migration reaches the database the way the app does, from the nodes
+                # the app runs on (seen on a real cluster: an app on the host network, and
+                # its Job on the pod network, refused by the database on 127.0.0.1).
+                "host_network": pod_spec.host_network,
+                "dns_policy": pod_spec.dns_policy,
+                "dns_config": pod_spec.dns_config,
+                "node_selector": pod_spec.node_selector,
+                "tolerations": pod_spec.tolerations,
+                "affinity": pod_spec.affinity,
             }
         container = client.V1Container(
             name=MIGRATION_CONTAINER,
