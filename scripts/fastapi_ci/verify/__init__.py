@@ -92,7 +92,7 @@ class VerifyInputs(ServiceInputs):
         default=1.5, ge=1, description="Allowed slowdown against the baseline (p50 and p99)."
     )
     latency_floor_ms: float = Field(
-        default=50, ge=0, description="A latency below this (ms) never fails against baseline."
+        default=100, ge=0, description="A latency below this (ms) never fails against baseline."
     )
     alpha: float = Field(
         default=0.01,

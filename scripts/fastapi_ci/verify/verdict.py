@@ -49,7 +49,7 @@ class Thresholds:
     max_error_rate: float = 0.01
     max_p99: float | None = None
     latency_factor: float = 1.5
-    latency_floor: float = 0.05
+    latency_floor: float = 0.1
     min_samples: int = 50
 
 

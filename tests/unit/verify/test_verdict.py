@@ -58,7 +58,7 @@ def test_a_slower_whole_distribution_fails_the_shift_test() -> None:
 
 
 def test_a_slowdown_under_the_floor_passes() -> None:
-    # 4 ms → 8 ms is significant, and harmless: below the 50 ms floor.
+    # 4 ms → 8 ms is significant, and harmless: below the 100 ms floor.
     assert verdict_of(window(1, median=0.008), window(2, median=0.004)) == "pass"
 
 
