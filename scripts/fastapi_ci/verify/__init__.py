@@ -244,7 +244,12 @@ def bake(
 
 def roll_back(inputs: VerifyInputs, console: Console) -> StableOutcome:
     """Put the previous version back through the rollout backend; wait for it to be ready."""
-    backend = make_backend(inputs, console.env, None)
+    image = None
+    if inputs.registry_username and not inputs.registry:
+        # The nodes' registry login is for the host of the image the service runs.
+        anonymous = inputs.model_copy(update={"registry_username": None})
+        image = make_backend(anonymous, console.env, None).current_image()
+    backend = make_backend(inputs, console.env, image)
     outcome = StableOutcome(
         passed=False,
         deployed_image=backend.current_image(),
@@ -319,6 +324,11 @@ def _record_baseline(
 ) -> ActionResult:
     samples, verdict, elapsed = bake(inputs, operations, None, console, judge_early=False)
     write_baseline(path, samples, inputs)
+    if verdict.outcome == "fail":
+        console.warning(
+            "the old version already breaks a ceiling: " + "; ".join(verdict.findings),
+            title="verify",
+        )
     line = (
         f"📏 baseline of {inputs.service_url}: {sum(s.total for s in samples.values())} "
         f"requests in {elapsed:.1f}s, recorded in {path}"
