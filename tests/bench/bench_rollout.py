@@ -33,14 +33,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.components import EXAMPLE_SERVICE, Registry  # noqa: E402
-from tests.integration.test_rollout_swarm import (  # noqa: E402
+from tests.integration.test_rollout_swarm import roll_out, wait_stable  # noqa: E402
+from tests.swarm import (  # noqa: E402
     SwarmService,
     create_service,
     ensure_swarm,
     push_versions,
     remove_service,
-    roll_out,
-    wait_stable,
 )
 
 DOCKER = ["/usr/bin/docker"]

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import psycopg  # noqa: E402
 
+from tests.bench.bench_rollout import build_example  # noqa: E402
 from tests.components import EXAMPLE_SERVICE, Postgres, Registry  # noqa: E402
 from tests.integration.conftest import alembic  # noqa: E402
 from tests.integration.test_rollout_swarm import roll_out, wait_stable  # noqa: E402
@@ -48,16 +49,6 @@ from tests.swarm import (  # noqa: E402
 
 DOCKER = ["/usr/bin/docker"]
 EXAMPLE_PYTHON = EXAMPLE_SERVICE / ".venv" / "bin" / "python"
-
-
-def build_example(base_image: str) -> str:
-    tag = f"fastapi-ci-example:bench-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        [*DOCKER, "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-t", tag,
-         str(EXAMPLE_SERVICE)],
-        env={**os.environ, "DOCKER_BUILDKIT": "1"}, check=True, capture_output=True,
-    )  # fmt: skip
-    return tag
 
 
 def deploy(
