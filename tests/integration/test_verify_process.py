@@ -13,6 +13,7 @@ import pytest
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.verify import VERIFY
+from fastapi_ci.verify.load import REFERENCE
 from tests.components import EXAMPLE_SERVICE
 from tests.integration.conftest import RunningService, alembic
 
@@ -42,6 +43,7 @@ def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(
         "--service-url", service.base_url,
         "--openapi", str(EXAMPLE_SERVICE / "openapi.json"),
         "--baseline-file", str(tmp_path / "baseline.json"),
+        "--min-samples", "20",  # a short window on a busy machine may answer fewer than 50
         "--window", "4", "--rate", "40",
     ]  # fmt: skip
 
@@ -52,6 +54,7 @@ def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(
         "GET /api/v1/items",
         "GET /health/live",
         "GET /health/ready",
+        REFERENCE,  # the runner's own server, to tell a busy machine from a slow version
     }
     assert sum(e["total"] for e in recorded["endpoints"].values()) >= 140
 
@@ -66,6 +69,13 @@ def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(
     assert listing["after"]["errors"] == 0
     # The service's own count (from /metrics) saw at least the tool's requests.
     assert listing["service"]["requests"] >= listing["after"]["requests"]
+
+    # A window too short to compare is inconclusive: a pass by default, a failure on demand.
+    thin = [*common[:-4], "--window", "1", "--rate", "10", "--no-rollback"]
+    code, report = run_verify(*thin)
+    assert (code, report["verdict"]) == (0, "inconclusive")
+    code, report = run_verify(*thin, "--inconclusive", "fail")
+    assert (code, report["verdict"], report["rolled_back"]) == (1, "inconclusive", False)
 
 
 def test_verify_needs_a_service_to_roll_back(tmp_path: Path) -> None:

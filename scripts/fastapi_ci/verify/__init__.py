@@ -33,7 +33,7 @@ from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, _roll_back
 from fastapi_ci.schema_guard.document import load_document
 from fastapi_ci.verify import metrics
-from fastapi_ci.verify.load import EndpointSamples, LoadRun, Samples
+from fastapi_ci.verify.load import EndpointSamples, LoadRun, Samples, reference_server
 from fastapi_ci.verify.report import (
     ICONS,
     endpoint_table,
@@ -198,7 +198,10 @@ def bake(
     import httpx
 
     limits = inputs.thresholds()
-    with httpx.Client(base_url=inputs.service_url) as probe:
+    with (
+        httpx.Client(base_url=inputs.service_url) as probe,
+        reference_server() as reference_url,
+    ):
         before = metrics.scrape(probe, inputs.metrics_path) if inputs.metrics_path else None
         run = LoadRun(
             lambda: httpx.Client(base_url=inputs.service_url),
@@ -206,6 +209,7 @@ def bake(
             inputs.rate,
             inputs.window,
             inputs.concurrency,
+            reference_url,
         )
         console.info(
             f"load: {inputs.rate:g} req/s for {inputs.window:g}s over {len(operations)} "

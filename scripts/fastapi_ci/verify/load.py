@@ -5,20 +5,29 @@ operations, at `rate` requests per second in total (an open schedule: request i 
 start + i/rate, whatever the answers' speed, so a slow version does not slow the load and
 hide its own slowness), from at most `concurrency` requests in flight.
 Each answer is kept: latency, and whether it was an error (a status >= 500, or no answer).
+
+Beside the load, a reference: a do-nothing HTTP server of the tool's own on 127.0.0.1,
+asked a few times a second during the window. Its latency measures the runner, not the
+service: when it is much slower in the verify window than in the baseline's, the machine
+was busier, and a slowdown of the service says nothing about the new version.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from fastapi_ci.verify.smoke import Operation, send
 
 # A request not answered within this is an error (and its time is not a latency sample).
 REQUEST_TIMEOUT = 10.0
+REFERENCE = "reference (the runner's own loopback server)"  # its key among the samples
+REFERENCE_RATE = 5.0  # requests per second
 
 
 @dataclass
@@ -65,6 +74,29 @@ class EndpointSamples:
 Samples = dict[str, EndpointSamples]
 
 
+class _NoContent(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # the name http.server dispatches to
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # silent: one line per request would flood the step's log
+
+
+@contextmanager
+def reference_server() -> Iterator[str]:
+    """A do-nothing HTTP server on a free loopback port, for the duration; its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoContent)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="verify-reference", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class LoadRun:
     """Requests on an open schedule from worker threads until `stop()` or the duration ends."""
 
@@ -75,6 +107,7 @@ class LoadRun:
         rate: float,
         duration: float,
         concurrency: int,
+        reference_url: str | None = None,
     ) -> None:
         """Plan the load; nothing is sent before `start()`."""
         if not operations:
@@ -87,6 +120,9 @@ class LoadRun:
         self._lock = threading.Lock()
         self._next_ticket = 0
         self._samples: Samples = {op.key: EndpointSamples() for op in self._operations}
+        self._reference_url = reference_url
+        if reference_url:
+            self._samples[REFERENCE] = EndpointSamples()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = 0.0
@@ -98,6 +134,29 @@ class LoadRun:
             thread = threading.Thread(target=self._work, name=f"verify-load-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        if self._reference_url:
+            thread = threading.Thread(target=self._reference, name="verify-ref", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _reference(self) -> None:
+        import httpx
+
+        assert self._reference_url is not None
+        with httpx.Client() as client:
+            for index in range(int(self._duration * REFERENCE_RATE)):
+                due = self._started + index / REFERENCE_RATE
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    return
+                sent = time.monotonic()
+                try:
+                    client.get(self._reference_url, timeout=REQUEST_TIMEOUT)
+                except httpx.HTTPError as error:
+                    outcome, latency = type(error).__name__, None
+                else:
+                    outcome, latency = "204", time.monotonic() - sent
+                with self._lock:
+                    self._samples[REFERENCE].record(outcome, latency, latency is None)
 
     def _ticket(self) -> tuple[Operation, float] | None:
         with self._lock:

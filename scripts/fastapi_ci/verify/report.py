@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from fastapi_ci.action_io import markdown_cell
-from fastapi_ci.verify.load import EndpointSamples
+from fastapi_ci.verify.load import REFERENCE, EndpointSamples
 from fastapi_ci.verify.smoke import SmokeReport
 from fastapi_ci.verify.stats import percentile
 from fastapi_ci.verify.verdict import EndpointVerdict, Verdict, error_rate
@@ -42,6 +42,12 @@ def endpoint_table(verdict: Verdict) -> str:
         "| service (/metrics) | verdict |",
         "|---|---|---|---|---|---|",
     ]
+    before, after = verdict.reference
+    if after is not None:
+        rows.append(
+            f"| {REFERENCE} | {_rate(before)} → {_rate(after)} | {_ms(before, 0.5)} → "
+            f"{_ms(after, 0.5)} | {_ms(before, 0.99)} → {_ms(after, 0.99)} | - | - |"
+        )
     for endpoint in verdict.endpoints:
         base, new = endpoint.base, endpoint.new
         rows.append(
@@ -94,6 +100,10 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
         "outcome": verdict.outcome,
         "test_alpha": verdict.test_alpha,
         "notes": verdict.notes,
+        "reference": {
+            "before": samples_json(verdict.reference[0]),
+            "after": samples_json(verdict.reference[1]),
+        },
         "endpoints": {
             endpoint.key: {
                 "outcome": endpoint.outcome,

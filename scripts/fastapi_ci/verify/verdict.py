@@ -18,6 +18,12 @@ changed the chance of any rollback is at most `alpha`. The factor and floor keep
 statistically significant but harmless change (1 ms slower) from failing a deploy.
 An endpoint with fewer than `min_samples` answers in either sample is "inconclusive" for
 the comparisons (its ceilings are still judged).
+
+When the runner's own reference server (`fastapi_ci.verify.load.REFERENCE`) answered much
+more slowly than during the baseline (Mann-Whitney p < 0.001, and its p50 above
+max(2 ms, 2 x before)), the machine was busier: a latency finding cannot be blamed on the new
+version, and the endpoint is "inconclusive" instead of failed. Errors still fail. This can
+only turn a failure into "inconclusive", never a pass into a failure: it costs no alpha.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from fastapi_ci.verify.load import EndpointSamples, Samples
+from fastapi_ci.verify.load import REFERENCE, EndpointSamples, Samples
 from fastapi_ci.verify.metrics import ServiceFigures
 from fastapi_ci.verify.stats import (
     binomial_greater,
@@ -39,6 +45,9 @@ Outcome = Literal["pass", "fail", "inconclusive"]
 TESTS_PER_ENDPOINT = 6
 # A p99 ceiling is broken when significantly more than this share of requests exceed it.
 TAIL_SHARE = 0.01
+LATENCY_TESTS = frozenset({"p99-ceiling", "tail-vs-baseline", "shift-vs-baseline"})
+# The runner was busier when its reference server answered this much slower (and surely so).
+BUSIER_FACTOR, BUSIER_FLOOR, BUSIER_P = 2.0, 0.002, 0.001
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,12 @@ class EndpointVerdict:
     outcome: Outcome = "pass"
     findings: list[str] = field(default_factory=list)
     p_values: dict[str, float] = field(default_factory=dict)
+    failed_tests: set[str] = field(default_factory=set)
 
     def fail(self, test: str, p_value: float, message: str) -> None:
         """Record a failed test."""
         self.outcome = "fail"
+        self.failed_tests.add(test)
         self.findings.append(f"{message} (p={p_value:.2g}, {test})")
 
 
@@ -79,6 +90,7 @@ class Verdict:
     endpoints: list[EndpointVerdict]
     test_alpha: float
     notes: list[str] = field(default_factory=list)
+    reference: tuple[EndpointSamples | None, EndpointSamples | None] = (None, None)
 
     @property
     def findings(self) -> list[str]:
@@ -176,7 +188,8 @@ def judge(
     look_budget: float,
 ) -> Verdict:
     """The verdict on one look at the window, `look_budget` its share of alpha."""
-    keys = sorted(samples)
+    reference = (baseline or {}).get(REFERENCE), samples.get(REFERENCE)
+    keys = sorted(key for key in samples if key != REFERENCE)
     test_alpha = look_budget / max(1, len(keys) * TESTS_PER_ENDPOINT)
     endpoints = [
         EndpointVerdict(
@@ -198,8 +211,31 @@ def judge(
         _judge_endpoint(endpoint, limits, test_alpha)
     if baseline is None:
         notes.append("no baseline: judged on the absolute ceilings only")
+    busier = runner_busier(*reference)
+    if busier:
+        notes.append(busier)
+        for endpoint in endpoints:
+            if endpoint.failed_tests and endpoint.failed_tests <= LATENCY_TESTS:
+                endpoint.outcome = "inconclusive"
+                endpoint.findings.append("latency not judged: " + busier)
     outcomes = {endpoint.outcome for endpoint in endpoints}
     outcome: Outcome = (
         "fail" if "fail" in outcomes else "inconclusive" if "inconclusive" in outcomes else "pass"
     )
-    return Verdict(outcome, endpoints, test_alpha, notes)
+    return Verdict(outcome, endpoints, test_alpha, notes, reference)
+
+
+def runner_busier(before: EndpointSamples | None, after: EndpointSamples | None) -> str | None:
+    """Why the runner's own reference server says the machine was busier, or None."""
+    if before is None or after is None or not before.latencies or not after.latencies:
+        return None
+    p50_before = percentile(before.latencies, 0.5)
+    p50_after = percentile(after.latencies, 0.5)
+    if p50_after <= max(BUSIER_FLOOR, BUSIER_FACTOR * p50_before):
+        return None
+    if mann_whitney_greater(after.latencies, before.latencies) >= BUSIER_P:
+        return None
+    return (
+        f"the runner itself was busier (its reference server's p50 "
+        f"{p50_before * 1000:.1f} ms → {p50_after * 1000:.1f} ms)"
+    )

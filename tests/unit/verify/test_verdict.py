@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from fastapi_ci.verify.load import EndpointSamples
+from fastapi_ci.verify.load import REFERENCE, EndpointSamples
 from fastapi_ci.verify.metrics import ServiceFigures
 from fastapi_ci.verify.verdict import Thresholds, judge, look_alpha
 
@@ -98,3 +98,24 @@ def test_healthy_windows_rarely_fail() -> None:
     # one failure among them is small; the Bonferroni split makes each far less likely.
     failures = sum(verdict_of(window(seed), window(seed + 1000)) == "fail" for seed in range(200))
     assert failures <= 2
+
+
+def test_a_slowdown_while_the_runner_itself_was_busier_is_inconclusive_not_a_failure() -> None:
+    # The runner's reference server answered 20x slower: the machine, not the version.
+    samples = {KEY: window(1, median=0.4), REFERENCE: window(3, median=0.001)}
+    busy = {KEY: window(2, median=0.05), REFERENCE: window(4, median=0.0005)}
+    calm = {KEY: window(2, median=0.05), REFERENCE: window(4, median=0.001)}
+    slowed_by_the_machine = {**samples, REFERENCE: window(5, median=0.02)}
+
+    assert judge(samples, calm, None, Thresholds(), 0.01).outcome == "fail"
+    result = judge(slowed_by_the_machine, busy, None, Thresholds(), 0.01)
+    assert result.outcome == "inconclusive"
+    assert "runner itself was busier" in result.notes[0]
+    assert all(endpoint.key != REFERENCE for endpoint in result.endpoints)
+
+
+def test_errors_fail_even_when_the_runner_was_busier() -> None:
+    samples = {KEY: window(1, errors=40), REFERENCE: window(5, median=0.02)}
+    baseline = {KEY: window(2), REFERENCE: window(4, median=0.0005)}
+
+    assert judge(samples, baseline, None, Thresholds(), 0.01).outcome == "fail"
