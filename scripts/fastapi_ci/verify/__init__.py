@@ -75,6 +75,12 @@ class VerifyInputs(ServiceInputs):
         "(default $RUNNER_TEMP/fastapi-ci/verify-baseline.json, else ./verify-baseline.json).",
     )
     window: float = Field(default=60, gt=0, le=3600, description="Seconds of load (bake window).")
+    warmup: float = Field(
+        default=5,
+        ge=0,
+        le=600,
+        description="Seconds of load before the window, not measured (a fresh version warms up).",
+    )
     rate: float = Field(
         default=20, gt=0, le=1000, description="Requests per second the tool sends, in total."
     )
@@ -210,10 +216,11 @@ def bake(
             inputs.window,
             inputs.concurrency,
             reference_url,
+            warmup=inputs.warmup,
         )
         console.info(
-            f"load: {inputs.rate:g} req/s for {inputs.window:g}s over {len(operations)} "
-            f"endpoint(s) of {inputs.service_url}"
+            f"load: {inputs.rate:g} req/s for {inputs.warmup:g}s of warm-up and a "
+            f"{inputs.window:g}s window over {len(operations)} endpoint(s) of {inputs.service_url}"
         )
         run.start()
         verdict: Verdict | None = None

@@ -108,14 +108,21 @@ class LoadRun:
         duration: float,
         concurrency: int,
         reference_url: str | None = None,
+        warmup: float = 0.0,
     ) -> None:
-        """Plan the load; nothing is sent before `start()`."""
+        """Plan the load; nothing is sent before `start()`.
+
+        The first `warmup` seconds are load without samples: a version just started (its
+        connection pool empty, its code paths cold, the old one still draining) is not yet
+        what it will be, and the baseline was measured on a version long warm.
+        """
         if not operations:
             raise ValueError("no operation to load")
         self._make_client = make_client
         self._operations = list(operations)
         self._rate = rate
-        self._duration = duration
+        self._duration = warmup + duration
+        self._warmup = warmup
         self._concurrency = concurrency
         self._lock = threading.Lock()
         self._next_ticket = 0
@@ -155,6 +162,8 @@ class LoadRun:
                     outcome, latency = type(error).__name__, None
                 else:
                     outcome, latency = "204", time.monotonic() - sent
+                if sent < self._started + self._warmup:
+                    continue
                 with self._lock:
                     self._samples[REFERENCE].record(outcome, latency, latency is None)
 
@@ -179,6 +188,7 @@ class LoadRun:
                 if self._stop.wait(max(0.0, due - time.monotonic())):
                     return
                 sent = time.monotonic()
+                measured = sent >= self._started + self._warmup
                 try:
                     response = send(client, operation, REQUEST_TIMEOUT)
                 except httpx.HTTPError as error:
@@ -186,6 +196,8 @@ class LoadRun:
                 else:
                     status = response.status_code
                     outcome, latency, failed = str(status), time.monotonic() - sent, status >= 500
+                if not measured:
+                    continue
                 with self._lock:
                     self._samples[operation.key].record(outcome, latency, failed)
 
@@ -195,8 +207,8 @@ class LoadRun:
             return {key: samples.copy() for key, samples in self._samples.items()}
 
     def elapsed(self) -> float:
-        """Seconds since the load began."""
-        return time.monotonic() - self._started
+        """Seconds of the measured window so far (the warm-up excluded)."""
+        return time.monotonic() - self._started - self._warmup
 
     def stop(self) -> None:
         """Stop sending; wait (bounded) for requests in flight."""
