@@ -21,14 +21,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pydantic import Field, field_validator
 
 from fastapi_ci.action_io import Action, ActionResult, Console
 from fastapi_ci.errors import InputError
 from fastapi_ci.rollout import _ServiceInputs as ServiceInputs
-from fastapi_ci.rollout import make_backend
+from fastapi_ci.rollout import http_url, make_backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, _roll_back
 from fastapi_ci.schema_guard.document import load_document
@@ -130,10 +130,7 @@ class VerifyInputs(ServiceInputs):
     @field_validator("service_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected http://host:port or https://host")
-        return value.strip().rstrip("/")
+        return http_url(value.strip()).rstrip("/")
 
     def thresholds(self) -> Thresholds:
         """The limits, in seconds."""
@@ -255,12 +252,7 @@ def bake(
 
 def roll_back(inputs: VerifyInputs, console: Console) -> StableOutcome:
     """Put the previous version back through the rollout backend; wait for it to be ready."""
-    image = None
-    if inputs.registry_username and not inputs.registry:
-        # The nodes' registry login is for the host of the image the service runs.
-        anonymous = inputs.model_copy(update={"registry_username": None})
-        image = make_backend(anonymous, console.env, None).current_image()
-    backend = make_backend(inputs, console.env, image)
+    backend = make_backend(inputs, console.env)
     outcome = StableOutcome(
         passed=False,
         deployed_image=backend.current_image(),
@@ -274,7 +266,7 @@ def roll_back(inputs: VerifyInputs, console: Console) -> StableOutcome:
         else None
     )
     settings = StableSettings(timeout=inputs.timeout, readiness=readiness, rollback=True)
-    _roll_back(backend, settings, outcome, console.info, time.monotonic, time.time)
+    _roll_back(backend, settings, outcome, True, console.info, time.monotonic, time.time)
     return outcome
 
 
