@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -112,6 +113,35 @@ def push_versions(docker: list[str], example_image: str, registry: Registry) -> 
             [*docker, "push", tag], env=env, check=True, capture_output=True, timeout=300
         )
     return Versions(v1=v1, v2=v2, docker_config=config)
+
+
+# The bad v2s of verify's tests: the example image plus a test-only fault layer.
+FAULTS = ("slow-list", "errors", "removed-list")
+FAULTY_VERSION = Path(__file__).parent / "fixtures" / "verify" / "faulty-version"
+
+
+def push_faulty_versions(
+    docker: list[str], example_image: str, versions: Versions
+) -> dict[str, str]:
+    """One image per fault in `FAULTS`, built from the example image and pushed; by fault."""
+    env = {**os.environ, "DOCKER_CONFIG": versions.docker_config, "DOCKER_BUILDKIT": "1"}
+    repo = versions.v1.rsplit(":", 1)[0].replace("rollout-test", "verify-test")
+    suffix = uuid.uuid4().hex[:8]
+    images = {fault: f"{repo}:{fault}-{suffix}" for fault in FAULTS}
+    for fault, image in images.items():
+        subprocess.run(
+            [
+                *docker, "build", "-t", image,
+                "--build-arg", f"EXAMPLE_IMAGE={example_image}",
+                "--build-arg", f"FAULT={fault}",
+                str(FAULTY_VERSION),
+            ],
+            env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        subprocess.run(
+            [*docker, "push", image], env=env, check=True, capture_output=True, timeout=300
+        )
+    return images
 
 
 def create_service(

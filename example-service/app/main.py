@@ -11,6 +11,7 @@ from app.api.routes import health
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.logging import RequestContextMiddleware, configure_logging
+from app.core.metrics import install_metrics
 
 
 def operation_id(route: APIRoute) -> str:
@@ -40,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.add_middleware(RequestContextMiddleware)
+    # Added last, so it is outermost: it times the whole request, logging included.
+    app.state.metrics = install_metrics(app)
     app.include_router(health.router)
     app.include_router(api_router, prefix=settings.API_V1_STR)
     return app

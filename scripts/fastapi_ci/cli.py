@@ -32,7 +32,7 @@ class Subcommand:
 EXTRA_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "quality": ("ruff", "bandit", "pip-audit"),
     "migrations": ("squawk-cli",),
-    "deploy": ("docker", "boto3", "kubernetes", "httpx"),
+    "deploy": ("docker", "boto3", "kubernetes", "httpx", "jsonschema"),
 }
 SUBCOMMANDS: dict[str, Subcommand] = {
     "quality-gate": Subcommand("fastapi_ci.quality_gate", "QUALITY_GATE", "quality"),
@@ -44,6 +44,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "build-push": Subcommand("fastapi_ci.build_push", "BUILD_PUSH", "deploy"),
     "rollout": Subcommand("fastapi_ci.rollout", "ROLLOUT", "deploy"),
     "wait-stable": Subcommand("fastapi_ci.rollout", "WAIT_STABLE", "deploy"),
+    "verify": Subcommand("fastapi_ci.verify", "VERIFY", "deploy"),
     "init": Subcommand("fastapi_ci.init", "INIT"),
 }
 

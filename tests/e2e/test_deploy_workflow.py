@@ -3,7 +3,7 @@
 The Swarm service already runs v1 (the first deploy of a service is the platform's job);
 the workflow gates, builds and pushes the caller's code to the local registry, migrates the
 PostgreSQL database once with the new image, rolls it out and waits until it is stable and
-ready, or rolls it back.
+ready, verifies it under load against v1's baseline, or rolls it back.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ jobs:
         uv venv --quiet --python python3 .venv
         && uv pip sync --quiet --python .venv/bin/python requirements-dev.txt
       timeout: 240
+      # verify: a short window (the default is 60 s), enough answers to compare.
+      verify-window: 12
+      verify-rate: 30
     secrets:
       registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
       database-url: ${{{{ secrets.DATABASE_URL }}}}{kubeconfig}
@@ -155,6 +158,9 @@ def test_deploy_to_swarm_gates_builds_migrates_and_the_new_version_serves(
     summary = run.summary()
     assert "migrate-once: migration succeeded" in summary
     assert "rollout started" in summary
+    # verify recorded v1, then judged v2 against it under load, and passed.
+    assert "baseline of" in summary
+    assert "✅ verify:" in summary
 
 
 def test_deploy_of_a_broken_image_fails_and_the_old_version_still_serves(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -133,16 +134,21 @@ class RunningService:
 def start_service(example_python: Path) -> Iterator[Callable[[str], RunningService]]:
     """A factory: start the example service against a database URL; stopped after the test."""
     started: list[subprocess.Popen[str]] = []
+    logs: list[IO[str]] = []
 
     def start(database_url: str) -> RunningService:
         port = free_port()
+        log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  # closed with the process
+        logs.append(log)
         process = subprocess.Popen(
             [str(example_python), "-m", "app"],
             cwd=EXAMPLE_SERVICE,
             env=example_env(
                 example_python, database_url, HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1"
             ),
-            stdout=subprocess.PIPE,
+            # A file, not a pipe: nobody reads a pipe here, and a service that logs every
+            # request blocks once its 64 KiB buffer is full.
+            stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
         )
@@ -158,6 +164,8 @@ def start_service(example_python: Path) -> Iterator[Callable[[str], RunningServi
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+    for log in logs:
+        log.close()
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ VALID_REQUIRED = {
     "image": "127.0.0.1:5000/app:v1",
     "build-push image": "127.0.0.1:5000/app",  # a repository: build-push computes the tags
     "runner": "local",
+    "service_url": "http://127.0.0.1:8000",
 }
 HUGE = "9" * 300_000  # over every length cap; as a number, over every bound
 BAD_VALUES = {

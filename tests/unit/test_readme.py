@@ -189,6 +189,8 @@ def deploy_problems(given: dict[str, Any]) -> list[str]:
     if is_path and not given.get("service-url"):
         # deploy.yml refuses such a call in its first step (exit 2).
         problems.append("health-url is a path and service-url is not given")
+    if given.get("verify", True) is not False and not given.get("service-url"):
+        problems.append("verify (on by default) needs service-url")  # refused in the first step
     migrates = given.get("migrate", True) is not False
     if target == "ecs" and migrates and not given.get("task-definition"):
         # migrate-once's ecs runner needs it; deploy.yml refuses the call without it.

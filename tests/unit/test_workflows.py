@@ -148,7 +148,13 @@ def test_deploy_runs_the_stages_in_order_under_one_environment_lock() -> None:
         for uses in step_uses(deploy["deploy"])
         if uses.startswith(LIBRARY)
     ]
-    assert steps == ["migrate-once", "rollout", "wait-stable"]
+    assert steps == ["migrate-once", "verify", "rollout", "wait-stable", "verify"]
+    phases = [
+        step["with"]["phase"]
+        for step in deploy["deploy"]["steps"]
+        if "/verify@" in step.get("uses", "")
+    ]
+    assert phases == ["baseline", "verify"]
 
 
 @pytest.mark.parametrize("path", REUSABLE, ids=lambda p: p.name)
@@ -176,6 +182,7 @@ def deploy_input_check(**inputs: str) -> subprocess.CompletedProcess[str]:
         "HEALTH_URL": "/health/ready",
         "TIMEOUT": "600",
         "ONE_LINE_SERVICE": "orders",
+        "VERIFY": "true",
     }
     env = {**os.environ, **defaults, "MIGRATE": "true", "TASK_DEFINITION": "", **inputs}
     return subprocess.run(
@@ -200,6 +207,7 @@ def deploy_input_check(**inputs: str) -> subprocess.CompletedProcess[str]:
         ({"HEALTH_URL": "", "TIMEOUT": "1e309"}, "input 'timeout'"),
         ({"HEALTH_URL": "", "TIMEOUT": "-1"}, "input 'timeout'"),
         ({"HEALTH_URL": "", "TIMEOUT": "0"}, "input 'timeout'"),
+        ({"HEALTH_URL": ""}, "input 'service-url': verify sends its load there"),
     ],
 )
 def test_deploy_refuses_a_call_it_cannot_finish_before_building(
@@ -216,10 +224,10 @@ def test_deploy_refuses_a_call_it_cannot_finish_before_building(
     "inputs",
     [
         {"SERVICE_URL": "http://127.0.0.1:8000"},
-        {"HEALTH_URL": ""},
-        {"HEALTH_URL": "https://orders.example/health/ready"},
-        {"TARGET": "ecs", "HEALTH_URL": "", "TASK_DEFINITION": "orders:7"},
-        {"TARGET": "ecs", "HEALTH_URL": "", "MIGRATE": "false"},
+        {"HEALTH_URL": "", "VERIFY": "false"},
+        {"HEALTH_URL": "https://orders.example/health/ready", "VERIFY": "false"},
+        {"TARGET": "ecs", "HEALTH_URL": "", "TASK_DEFINITION": "orders:7", "VERIFY": "false"},
+        {"TARGET": "ecs", "HEALTH_URL": "", "MIGRATE": "false", "VERIFY": "false"},
     ],
 )
 def test_deploy_accepts_a_call_it_can_finish(inputs: dict[str, str]) -> None:

@@ -1,0 +1,88 @@
+"""verify against the example service running as a process (its own venv, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fastapi_ci.action_io import main_for
+from fastapi_ci.verify import VERIFY
+from fastapi_ci.verify.load import REFERENCE
+from tests.components import EXAMPLE_SERVICE
+from tests.integration.conftest import RunningService, alembic
+
+pytestmark = [pytest.mark.postgres]
+
+
+def run_verify(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    """`fastapi-ci verify ... --json` in process; (exit code, report)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main_for((VERIFY,), "test", ["verify", *args, "--json"], env=env or dict(os.environ))
+    print(err.getvalue())
+    text = out.getvalue()
+    print(text)
+    return code, json.loads(text) if text.strip().startswith("{") else {}
+
+
+def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(
+    example_python: Path,
+    fresh_database: str,
+    start_service: Callable[[str], RunningService],
+    tmp_path: Path,
+) -> None:
+    assert alembic(example_python, fresh_database, "upgrade", "head").returncode == 0
+    service = start_service(fresh_database)
+    common = [
+        "--service-url", service.base_url,
+        "--openapi", str(EXAMPLE_SERVICE / "openapi.json"),
+        "--baseline-file", str(tmp_path / "baseline.json"),
+        "--min-samples", "20",  # a short window on a busy machine may answer fewer than 50
+        "--window", "4", "--rate", "40",
+    ]  # fmt: skip
+
+    code, baseline = run_verify("--phase", "baseline", *common)
+    assert code == 0, baseline
+    recorded = json.loads((tmp_path / "baseline.json").read_text())
+    assert set(recorded["endpoints"]) == {
+        "GET /api/v1/items",
+        "GET /health/live",
+        "GET /health/ready",
+        REFERENCE,  # the runner's own server, to tell a busy machine from a slow version
+    }
+    assert sum(e["total"] for e in recorded["endpoints"].values()) >= 140
+
+    code, report = run_verify("--phase", "verify", "--no-rollback", *common)
+
+    assert code == 0, report
+    assert report["verdict"] == "pass"
+    assert report["smoke"]["results"]  # type: ignore[index]
+    endpoints = report["endpoints"]
+    assert isinstance(endpoints, dict)
+    listing = endpoints["GET /api/v1/items"]
+    assert listing["after"]["errors"] == 0
+    # The service's own count (from /metrics) saw at least the tool's requests.
+    assert listing["service"]["requests"] >= listing["after"]["requests"]
+
+    # A window too short to compare is inconclusive: a pass by default, a failure on demand.
+    thin = [*common[:-4], "--window", "1", "--rate", "10", "--no-rollback"]
+    code, report = run_verify(*thin)
+    assert (code, report["verdict"]) == (0, "inconclusive")
+    code, report = run_verify(*thin, "--inconclusive", "fail")
+    assert (code, report["verdict"], report["rolled_back"]) == (1, "inconclusive", False)
+
+
+def test_verify_needs_a_service_to_roll_back(tmp_path: Path) -> None:
+    code, _ = run_verify("--service-url", "http://127.0.0.1:9", "--openapi", "nowhere.json")
+    assert code == 2
+
+
+def test_a_service_url_that_is_not_http_is_bad_input() -> None:
+    code, _ = run_verify("--service-url", "ftp://127.0.0.1", "--no-rollback")
+    assert code == 2

@@ -1,0 +1,155 @@
+"""verify on a real Swarm with the example service, under the tool's own load.
+
+Each test deploys like deploy.yml: baseline of v1, rollout + wait-stable of a v2, verify.
+The bad v2s are the example image plus a test-only fault layer
+(tests/fixtures/verify/faulty-version): the production code has no fault switch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.components import EXAMPLE_SERVICE, Registry
+from tests.integration.conftest import alembic
+from tests.integration.test_rollout_swarm import roll_out, wait_stable
+from tests.integration.test_verify_process import run_verify
+from tests.swarm import (
+    SwarmService,
+    Versions,
+    create_service,
+    push_faulty_versions,
+    remove_service,
+    serving_image,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
+
+# Enough answers per endpoint (~400) for a 5% regression to be significant at the default
+# false-alarm budget; see the README's verify section.
+WINDOW, RATE = "30", "40"
+
+
+@dataclass(frozen=True)
+class FaultyVersions:
+    """One image per fault, in the local registry."""
+
+    images: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def faulty(swarm: list[str], example_image: str, versions: Versions) -> Iterator[FaultyVersions]:
+    images = push_faulty_versions(swarm, example_image, versions)
+    yield FaultyVersions(images)
+    subprocess.run(
+        [*swarm, "image", "rm", "-f", *images.values()], capture_output=True, check=False
+    )
+
+
+@pytest.fixture
+def service(
+    swarm: list[str],
+    versions: Versions,
+    registry: Registry,
+    example_python: Path,
+    fresh_database: str,
+) -> Iterator[SwarmService]:
+    # Migrated: the load lists items, which needs the table.
+    assert alembic(example_python, fresh_database, "upgrade", "head").returncode == 0
+    created = create_service(swarm, versions, registry, fresh_database)
+    yield created
+    remove_service(swarm, created.name)
+
+
+def load_args(service: SwarmService, baseline: Path) -> list[str]:
+    return [
+        "--service-url", service.url,
+        "--openapi", str(EXAMPLE_SERVICE / "openapi.json"),
+        "--baseline-file", str(baseline),
+        "--window", WINDOW, "--rate", RATE,
+    ]  # fmt: skip
+
+
+def deploy_and_verify(
+    service: SwarmService, image: str, tmp_path: Path
+) -> tuple[int, dict[str, object]]:
+    """Baseline of v1, rollout of `image`, wait-stable, verify; verify's (exit code, report)."""
+    baseline = tmp_path / "baseline.json"
+    code, _ = run_verify("--phase", "baseline", *load_args(service, baseline))
+    assert code == 0
+    started = roll_out(service, image)
+    code, stable = wait_stable(service, str(started["deployed_image"]))
+    assert code == 0, stable
+    return run_verify(
+        "--phase", "verify", *service.action_args(), *load_args(service, baseline),
+        "--timeout", "120",
+    )  # fmt: skip
+
+
+def assert_v1_serves_again(
+    swarm: list[str], service: SwarmService, report: dict[str, object]
+) -> None:
+    assert report["rolled_back"] is True, report
+    assert serving_image(swarm, service.name).startswith(service.versions.v1 + "@sha256:")
+    assert httpx.get(service.url + "/health/ready", timeout=5).status_code == 200
+    assert httpx.get(service.url + "/api/v1/items", timeout=5).status_code == 200
+    print(f"verify began → rollback begun: {report['detection_seconds']:.2f}s")
+
+
+def findings(report: dict[str, object]) -> str:
+    endpoints = report.get("endpoints", {})
+    assert isinstance(endpoints, dict)
+    return "\n".join(f for e in endpoints.values() for f in e["findings"])
+
+
+def test_healthy_v2_passes(swarm: list[str], service: SwarmService, tmp_path: Path) -> None:
+    code, report = deploy_and_verify(service, service.versions.v2, tmp_path)
+
+    assert code == 0, findings(report)
+    assert report["verdict"] == "pass"
+    assert report["rolled_back"] is False
+    assert serving_image(swarm, service.name).startswith(service.versions.v2 + "@sha256:")
+
+
+def test_v2_with_a_slow_list_endpoint_is_rolled_back(
+    swarm: list[str], service: SwarmService, faulty: FaultyVersions, tmp_path: Path
+) -> None:
+    code, report = deploy_and_verify(service, faulty.images["slow-list"], tmp_path)
+
+    assert code == 1
+    assert report["verdict"] == "fail"
+    endpoints = report["endpoints"]
+    assert isinstance(endpoints, dict)
+    listing = endpoints["GET /api/v1/items"]
+    assert listing["outcome"] == "fail"
+    # The slow 5% is a tail; early in the window it may also show as a shift of the whole.
+    assert any("-vs-baseline" in finding for finding in listing["findings"]), listing
+    assert_v1_serves_again(swarm, service, report)
+
+
+def test_v2_failing_five_percent_with_500_is_rolled_back(
+    swarm: list[str], service: SwarmService, faulty: FaultyVersions, tmp_path: Path
+) -> None:
+    code, report = deploy_and_verify(service, faulty.images["errors"], tmp_path)
+
+    assert code == 1
+    assert "error-ceiling" in findings(report)
+    assert_v1_serves_again(swarm, service, report)
+
+
+def test_v2_without_an_endpoint_fails_its_smoke_test_and_is_rolled_back(
+    swarm: list[str], service: SwarmService, faulty: FaultyVersions, tmp_path: Path
+) -> None:
+    code, report = deploy_and_verify(service, faulty.images["removed-list"], tmp_path)
+
+    assert code == 1
+    smoke = report["smoke"]
+    assert isinstance(smoke, dict)
+    failed = [r for r in smoke["results"] if not r["passed"]]
+    assert [(r["operation"], r["status"]) for r in failed] == [("GET /api/v1/items", 405)]
+    assert_v1_serves_again(swarm, service, report)
