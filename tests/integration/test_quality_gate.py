@@ -229,6 +229,14 @@ def test_shell_true_fails_bandit_on_its_line(run_gate: RunGate, checkout: Path) 
         '    """Run it in a shell."""\n'
         "    return subprocess.call(command, shell=True)\n",
     )
+    # Covered by a test, so the planted lines cannot move coverage across the example's floor.
+    plant(
+        checkout,
+        "tests/test_shell_probe.py",
+        '"""Covers app/shell.py."""\n\nfrom app.shell import run\n\n\n'
+        "def test_run_answers_the_exit_code() -> None:\n"
+        '    assert run("true") == 0\n',
+    )
     run = run_gate(NO_AUDIT)
     # The example's ruff config selects flake8-bandit (S) too, so ruff rightly fails as well.
     assert_failed_only(run, "ruff", "bandit")
