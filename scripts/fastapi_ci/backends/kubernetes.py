@@ -16,6 +16,7 @@ the progress deadline (10 minutes by default).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,6 +161,17 @@ def rollout_status(deployment: Any, since: float) -> tuple[str, str]:
     return "complete", f"deployment {name} successfully rolled out"
 
 
+def _template_key(template: Any) -> str:
+    """A pod template as the API serializes it, without the label its ReplicaSet adds."""
+    from kubernetes.client import ApiClient
+
+    # The client's serializer is untyped; it turns the model into the API's JSON shape.
+    serialize: Callable[[Any], dict[str, Any]] = ApiClient().sanitize_for_serialization
+    serialized = serialize(template)
+    serialized.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+    return json.dumps(serialized, sort_keys=True)
+
+
 def _revision(replica_set: Any) -> int:
     annotations = replica_set.metadata.annotations or {}
     try:
@@ -228,9 +240,17 @@ class KubernetesBackend:
         return sorted(owned, key=_revision, reverse=True)
 
     def _previous_replica_set(self, deployment: Any) -> Any | None:
-        current = int((deployment.metadata.annotations or {}).get(REVISION_ANNOTATION, "0"))
-        older = [rs for rs in self._replica_sets(deployment) if _revision(rs) < current]
-        return older[0] if older else None
+        """The newest of the Deployment's ReplicaSets whose template is not its current one.
+
+        Not "the newest revision below the Deployment's": right after a patch the controller
+        has not yet made the new ReplicaSet nor bumped the revision annotation (it does both
+        asynchronously; seen on the real cluster, where wait-stable then found no previous
+        revision and did not roll back)."""
+        current = _template_key(deployment.spec.template)
+        for replica_set in self._replica_sets(deployment):  # newest revision first
+            if _template_key(replica_set.spec.template) != current:
+                return replica_set
+        return None
 
     def previous_image(self) -> str | None:
         """The image of the ReplicaSet a rollback returns to."""

@@ -120,6 +120,22 @@ def test_previous_image_is_the_newest_older_replica_set_of_this_deployment() -> 
     assert made.previous_image() == V1
 
 
+def test_previous_image_is_known_before_the_controller_has_seen_the_patch() -> None:
+    # On the real cluster the patch changes the template at once, while the new ReplicaSet and
+    # the revision annotation come later from the controller. A fake, because the real
+    # controller cannot be held back on demand: the state between the two, made by hand.
+    cluster = FakeDeploymentCluster()
+    made = backend(cluster)
+    made.set_image(V2, {})
+    cluster.replica_sets[:] = [
+        rs for rs in cluster.replica_sets if rs.spec.template.spec.containers[0].image != V2
+    ]
+    cluster.deployment.metadata.annotations["deployment.kubernetes.io/revision"] = "1"
+    assert made.previous_image() == V1
+    assert made.rollback() == V1
+    assert cluster.deployment.spec.template.spec.containers[0].image == V1
+
+
 def test_rollback_restores_the_previous_replica_sets_template() -> None:
     cluster = FakeDeploymentCluster(plans=[[], list(HEALTHY_ROLLOUT)])
     made = backend(cluster)
