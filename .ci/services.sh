@@ -352,9 +352,10 @@ main() {
   fi
   mkdir -p "$FASTAPI_CI_LOG_DIR" "$FASTAPI_CI_STATE_DIR"
   ((EUID == 0)) || die "run as root (installs packages and starts daemons)"
-  # Two CI runs starting at once must not both start dockerd or debootstrap.
+  # Two CI runs starting at once must not both start dockerd or debootstrap. The wait covers
+  # the longest cold step (the Kubernetes build from source, ~25 min on 2 cores) with room.
   exec 9>"/var/lock/fastapi-ci-services.lock"
-  flock -w 900 9 || die "another .ci/services.sh held /var/lock/fastapi-ci-services.lock for 15 minutes"
+  flock -w 3600 9 || die "another .ci/services.sh held /var/lock/fastapi-ci-services.lock for 60 minutes"
   # Under best effort a failed install is not the end: each component then fails, or not, alone.
   bring_up packages ensure_packages
   ensure_uv
