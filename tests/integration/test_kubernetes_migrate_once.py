@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -93,6 +94,60 @@ def test_a_job_of_the_new_image_migrates_the_database_and_streams_its_log(
     # alembic's own lines, relayed from the pod's log, before the Job's end is reported.
     log = run.stderr
     assert "Running upgrade 0002 -> 0003" in log, log[-3000:]
+
+
+def test_the_database_url_input_reaches_the_job_through_a_secret_and_no_spec_shows_it(
+    kubernetes: Cluster, versions: Versions, fresh_database: str
+) -> None:
+    # The Deployment's own DATABASE_URL names a database that does not exist: the migration
+    # succeeds only if the step's `database-url` (in the Job's Secret) wins over it.
+    password = fresh_database.split("@", 1)[0].rsplit(":", 1)[1]
+    wrong_url = fresh_database.rsplit("/", 1)[0] + "/no_such_database"
+    with namespace(kubernetes) as name:
+        deployment = f"example-{uuid.uuid4().hex[:8]}"
+        manifest = deployment_manifest(deployment, versions.v1, 8000, wrong_url, 60)
+        manifest["spec"]["replicas"] = 0
+        kubernetes.apis.apps.create_namespaced_deployment(name, manifest)
+        seen_jobs: list[str] = []
+        stop = threading.Event()
+
+        def record_jobs() -> None:  # every Job as the API server stores it, while it exists
+            while not stop.is_set():
+                for job in kubernetes.apis.batch.list_namespaced_job(name).items:
+                    seen_jobs.append(str(job.to_dict()))
+                time.sleep(0.2)
+
+        recorder = threading.Thread(target=record_jobs, daemon=True)
+        recorder.start()
+        try:
+            run = finish(
+                start_migrate_once(
+                    [
+                        "--runner",
+                        "kubernetes",
+                        "--namespace",
+                        name,
+                        "--deployment",
+                        deployment,
+                        "--image",
+                        versions.v2,
+                    ],
+                    {"FASTAPI_CI_MIGRATE_ONCE_DATABASE_URL": fresh_database},
+                )
+            )
+        finally:
+            stop.set()
+            recorder.join()
+        leftover = kubernetes.apis.core.list_namespaced_secret(
+            name, label_selector="app.kubernetes.io/managed-by=fastapi-ci"
+        ).items
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert query(fresh_database, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert seen_jobs, "the Job was never seen while it ran"
+    assert not [job for job in seen_jobs if password in job]
+    assert "secret_key_ref" in seen_jobs[0]
+    assert leftover == []
 
 
 def test_a_failing_migration_fails_the_job_and_leaves_the_schema(

@@ -264,6 +264,8 @@ class FakeCluster:
     create_failures: list[ApiException] = field(default_factory=list)
     jobs: dict[str, client.V1Job] = field(default_factory=dict)
     deleted: list[tuple[str, str | None]] = field(default_factory=list)
+    secrets: dict[str, client.V1Secret] = field(default_factory=dict)
+    deleted_secrets: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     written: str = ""
     streams: list[LogStream] = field(default_factory=list)
@@ -276,6 +278,7 @@ class FakeCluster:
         if self.create_failures:
             raise self.create_failures.pop(0)
         body.status = client.V1JobStatus()
+        body.metadata.uid = f"uid-{body.metadata.name}"
         self.jobs[body.metadata.name] = body
         return body
 
@@ -390,6 +393,33 @@ class FakeCluster:
         return streamed_response(stream, client_side)
 
     # AppsV1Api
+
+    def create_namespaced_secret(self, namespace: str, body: client.V1Secret) -> client.V1Secret:
+        self.calls.append("create_namespaced_secret")
+        self.secrets[body.metadata.name] = body
+        return body
+
+    def patch_namespaced_secret(
+        self, name: str, namespace: str, body: dict[str, Any]
+    ) -> client.V1Secret:
+        self.calls.append("patch_namespaced_secret")
+        secret = self.secrets[name]
+        secret.metadata.owner_references = [  # as the API server answers: typed references
+            client.V1OwnerReference(
+                api_version=each["apiVersion"],
+                kind=each["kind"],
+                name=each["name"],
+                uid=each["uid"],
+                block_owner_deletion=each.get("blockOwnerDeletion"),
+            )
+            for each in body["metadata"]["ownerReferences"]
+        ]
+        return secret
+
+    def delete_namespaced_secret(self, name: str, namespace: str) -> client.V1Status:
+        self.calls.append("delete_namespaced_secret")
+        self.deleted_secrets.append(name)
+        return client.V1Status(status="Success")
 
     def read_namespaced_deployment(self, name: str, namespace: str) -> client.V1Deployment:
         if name not in self.deployments:

@@ -335,11 +335,74 @@ def test_env_and_secrets_come_from_the_deployment_and_the_job_env_wins() -> None
     pod = job.spec.template.spec
     (container,) = pod.containers
     env = {each.name: each for each in container.env}
-    assert env["LOG_LEVEL"].value == "DEBUG"
+    assert env["LOG_LEVEL"].value_from.secret_key_ref.key == "LOG_LEVEL"
+    assert cluster.secrets[job.metadata.name].string_data == {"LOG_LEVEL": "DEBUG"}
     assert env["DATABASE_URL"].value_from.secret_key_ref.name == "orders-db"
     assert container.env_from[0].config_map_ref.name == "cfg"
     assert pod.service_account_name == "orders-migrator"
     assert pod.image_pull_secrets[0].name == "ghcr"
+
+
+def test_the_steps_variables_reach_the_job_through_its_own_secret_never_its_spec() -> None:
+    # A Job's spec is plain text to anyone who may `get jobs`; the step's variables are the
+    # database URL and the names listed in `env`: secrets by design.
+    password_url = "postgresql://app:s3cret@db.internal/orders"
+    job = MigrationJob(
+        command=["alembic", "upgrade", "head"],
+        env={"DATABASE_URL": password_url, "API_TOKEN": "t0ken"},
+        timeout_seconds=60,
+        image="registry.example/orders:2.0",
+    )
+    cluster = FakeCluster(statuses=[succeeded()])
+
+    runner_for(cluster).run(job, console())
+
+    (name,) = cluster.jobs
+    (created,) = cluster.jobs.values()
+    spec_text = str(created.to_dict())
+    assert "s3cret" not in spec_text
+    assert "t0ken" not in spec_text
+    env = {
+        each.name: each.value_from.secret_key_ref
+        for each in created.spec.template.spec.containers[0].env
+    }
+    assert {n: (ref.name, ref.key) for n, ref in env.items()} == {
+        "DATABASE_URL": (name, "DATABASE_URL"),
+        "API_TOKEN": (name, "API_TOKEN"),
+    }
+    secret = cluster.secrets[name]
+    assert secret.string_data == {"DATABASE_URL": password_url, "API_TOKEN": "t0ken"}
+    # Owned by the Job (the cluster deletes it with the Job), and deleted by the runner now.
+    (owner,) = secret.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid) == ("Job", name, f"uid-{name}")
+    assert cluster.deleted_secrets == [name]
+    assert cluster.calls.index("create_namespaced_secret") < cluster.calls.index(
+        "create_namespaced_job"
+    )
+
+
+def test_a_job_that_cannot_be_created_leaves_no_secret_behind() -> None:
+    forbidden = ApiException(status=403, reason="Forbidden")
+    cluster = FakeCluster(statuses=[succeeded()], create_failures=[forbidden])
+
+    with pytest.raises(ApiException, match="Forbidden"):
+        runner_for(cluster).run(JOB, console())
+
+    (name,) = cluster.secrets
+    assert cluster.deleted_secrets == [name]
+    assert not cluster.jobs
+
+
+def test_a_job_without_variables_needs_no_secret() -> None:
+    cluster = FakeCluster(statuses=[succeeded()])
+    bare = MigrationJob(
+        command=["alembic", "upgrade", "head"], env={}, timeout_seconds=60, image="x:1"
+    )
+
+    runner_for(cluster).run(bare, console())
+
+    assert "create_namespaced_secret" not in cluster.calls
+    assert not cluster.jobs[next(iter(cluster.jobs))].spec.template.spec.containers[0].env
 
 
 def test_the_job_reaches_the_database_as_the_app_does_from_the_apps_nodes() -> None:

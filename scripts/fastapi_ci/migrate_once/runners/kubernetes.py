@@ -7,6 +7,11 @@ two conditions comes first, bounded by the timeout. The Job is built to run once
 (Kubernetes itself stops it at the timeout), `ttlSecondsAfterFinished` (the cluster cleans
 up even if this process dies before its own cleanup).
 
+The variables the step gives the migration (`database-url`, `env`: secrets, by design) go
+into a Secret the Job reads with `secretKeyRef`, never into the Job's spec, which anyone who
+may `get jobs` reads in plain text. The Secret is owned by the Job, so the cluster deletes it
+with the Job (the TTL), and this runner deletes both when it is done.
+
 While the Job runs, its pod's log is STREAMED (`PodLogFollower`: `read_namespaced_pod_log`
 with `follow=True` in a background thread), so each line shows when the migration writes it.
 When the Job has ended the log is read once more, whole: lines the stream missed (it broke,
@@ -260,11 +265,37 @@ class KubernetesRunner:
             container=container,
         )
 
-    def job_manifest(self, job_name: str, job: MigrationJob) -> Any:
-        """The Job: the new image, the migration command, the app's env and secrets."""
+    def env_secret_manifest(self, job_name: str, job: MigrationJob) -> Any:
+        """The Secret holding the step's variables for the migration (None when there are none)."""
         from kubernetes import client
 
-        env = [client.V1EnvVar(name=k, value=v) for k, v in job.env.items()]
+        if not job.env:
+            return None
+        return client.V1Secret(
+            api_version="v1",
+            kind="Secret",
+            metadata=client.V1ObjectMeta(name=job_name, namespace=self.namespace, labels=LABELS),
+            type="Opaque",
+            string_data=dict(job.env),
+        )
+
+    def job_manifest(self, job_name: str, job: MigrationJob) -> Any:
+        """The Job: the new image, the migration command, the app's env and secrets.
+
+        The step's own variables are read from the Secret named `job_name`
+        (`env_secret_manifest`), never written into the Job.
+        """
+        from kubernetes import client
+
+        env = [
+            client.V1EnvVar(
+                name=name,
+                value_from=client.V1EnvVarSource(
+                    secret_key_ref=client.V1SecretKeySelector(name=job_name, key=name)
+                ),
+            )
+            for name in job.env
+        ]
         env_from: list[Any] = []
         pod_extras: dict[str, Any] = {}
         if self.deployment:
@@ -322,10 +353,23 @@ class KubernetesRunner:
         base = (self.deployment or "fastapi-ci")[:40].rstrip("-")
         job_name = f"{base}-migrate-{secrets.token_hex(3)}"
         manifest = self.job_manifest(job_name, job)
-        call_api(
-            f"create job {self.namespace}/{job_name}",
-            lambda: self.apis.batch.create_namespaced_job(self.namespace, manifest),
-        )
+        secret = self.env_secret_manifest(job_name, job)
+        if secret is not None:
+            call_api(
+                f"create secret {self.namespace}/{job_name}",
+                lambda: self.apis.core.create_namespaced_secret(self.namespace, secret),
+            )
+        try:
+            created = call_api(
+                f"create job {self.namespace}/{job_name}",
+                lambda: self.apis.batch.create_namespaced_job(self.namespace, manifest),
+            )
+        except BaseException:
+            if secret is not None:
+                self.delete_secret(job_name, console)
+            raise
+        if secret is not None:
+            self.hand_secret_to_job(job_name, created, console)
         console.info(f"created job {self.namespace}/{job_name} from {job.image}")
         follower = PodLogFollower(
             apis=self.apis,
@@ -347,6 +391,8 @@ class KubernetesRunner:
         finally:
             follower.stop(0.0)
             self.delete_job(job_name, console)
+            if secret is not None:
+                self.delete_secret(job_name, console)
         where = f"job {self.namespace}/{job_name}"
         if condition is None:
             if follower.stuck:
@@ -459,6 +505,39 @@ class KubernetesRunner:
         for line in missed:
             console.info(line.removesuffix("\n"))
         return (whole if missed else streamed or whole), exit_code, state_note
+
+    def hand_secret_to_job(self, job_name: str, created: Any, console: Console) -> None:
+        """Make the Job the Secret's owner, so the cluster deletes it with the Job (its TTL)
+        even when this process dies before its own cleanup."""
+        uid = getattr(getattr(created, "metadata", None), "uid", None)
+        if not uid:
+            return
+        owner = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": job_name,
+            "uid": uid,
+            "blockOwnerDeletion": False,
+        }
+        try:
+            call_api(
+                f"patch secret {self.namespace}/{job_name}",
+                lambda: self.apis.core.patch_namespaced_secret(
+                    job_name, self.namespace, {"metadata": {"ownerReferences": [owner]}}
+                ),
+            )
+        except Exception as error:  # the runner still deletes it when the Job ends
+            console.warning(f"could not make job {job_name} the owner of its secret: {error}")
+
+    def delete_secret(self, job_name: str, console: Console) -> None:
+        """Delete the Secret of the step's variables (its owner Job's deletion would, later)."""
+        try:
+            call_api(
+                f"delete secret {self.namespace}/{job_name}",
+                lambda: self.apis.core.delete_namespaced_secret(job_name, self.namespace),
+            )
+        except Exception as error:  # cleanup must not hide the migration's own result
+            console.warning(f"could not delete secret {self.namespace}/{job_name}: {error}")
 
     def delete_job(self, job_name: str, console: Console) -> None:
         """Delete the Job and its pod now (the TTL would, later)."""
