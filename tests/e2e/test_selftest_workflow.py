@@ -1,5 +1,6 @@
 """This repository's selftest workflow: every action from the checkout (uses: ./actions/...)
-against the example service, through to a Swarm rollout, run by act on this host."""
+against the example service, through to a Swarm rollout and a failed one, and the actions
+failing where they must; run by act on this host."""
 
 from __future__ import annotations
 
@@ -18,14 +19,20 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry]
 ACTIONS = ["quality-gate", "schema-guard", "migrate-once", "build-push", "rollout", "wait-stable"]
 
 
-def test_selftest_runs_every_action_on_the_example_service(
-    swarm: list[str], registry: Registry, base_image: str, tmp_path: Path, run_act: RunAct
-) -> None:
+def this_checkout(tmp_path: Path) -> CallerRepository:
+    """A git repository of this working tree, as GitHub checks it out for selftest."""
     checkout = tmp_path / "fastapi-ci"
     copy_tracked_files(REPO_ROOT, checkout)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=checkout, check=True)
     repository = CallerRepository(checkout)
     repository.commit("the library, as it is")
+    return repository
+
+
+def test_selftest_runs_every_action_on_the_example_service(
+    swarm: list[str], registry: Registry, base_image: str, tmp_path: Path, run_act: RunAct
+) -> None:
+    repository = this_checkout(tmp_path)
     port = free_port()
 
     run = run_act(
@@ -54,4 +61,25 @@ def test_selftest_runs_every_action_on_the_example_service(
     assert "migrate-once: migration succeeded" in summary
     # v1 and v2, two images (act echoes a composite step's summary twice).
     assert len(set(re.findall(r"build-push: pushed (\S+@sha256:\w+)", summary))) == 2
+    # v3 cannot start: wait-stable fails (continue-on-error), rolls back, and v2 serves.
+    assert run.lines("Failure - Main v3 never gets stable, and is rolled back")
+    assert run.lines("Success - Main The failed rollout left v2 serving")
     assert run.lines("Success - Main Remove the Swarm service")
+
+
+def test_selftest_checks_that_the_actions_fail_where_they_must(
+    tmp_path: Path, run_act: RunAct
+) -> None:
+    run = run_act(
+        this_checkout(tmp_path),
+        "push",
+        workflow=".github/workflows/selftest.yml",
+        job="expected-failures",
+    )
+
+    assert run.returncode == 0
+    assert run.lines("input 'semantics'")
+    assert run.lines("exit status 2")
+    assert run.lines("Failure - Main A breaking change fails the schema guard")
+    assert run.lines("bad input: failure; breaking: failure (breaking=true)")
+    assert run.lines("Success - Main Each of them failed, for its reason")

@@ -6,6 +6,7 @@ these tests check the library's own rules, which no linter knows.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -243,3 +244,50 @@ def test_the_deploy_job_never_runs_a_cache_another_job_saved() -> None:
             s for s in load(path)["runs"]["steps"] if s.get("uses", "").startswith("actions/cache@")
         ]
         assert "outputs.cache == 'true'" in restore["if"], path
+
+
+SELFTEST = REPO_ROOT / ".github" / "workflows" / "selftest.yml"
+
+
+def test_selftest_reports_one_verdict_over_every_other_job() -> None:
+    # Branch protection names one required check; a job left out of it could fail unseen.
+    selftest_jobs = jobs(SELFTEST)
+    verdict = selftest_jobs["selftest"]
+    assert sorted(verdict["needs"]) == sorted(name for name in selftest_jobs if name != "selftest")
+    # Without always() a failed need SKIPS the verdict job, and a skipped check passes.
+    assert verdict["if"] == "${{ always() }}"
+    (check,) = verdict["steps"]
+    assert "needs.*.result" in check["env"]["RESULTS"]
+
+
+@pytest.mark.parametrize(
+    ("results", "passes"),
+    [
+        (["success", "success"], True),
+        (["success", "failure"], False),
+        (["success", "skipped"], False),
+        (["cancelled", "success"], False),
+    ],
+)
+def test_selftest_verdict_passes_only_when_every_job_succeeded(
+    results: list[str], passes: bool
+) -> None:
+    (check,) = jobs(SELFTEST)["selftest"]["steps"]
+    completed = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", check["run"]],
+        env={"PATH": os.environ["PATH"], "RESULTS": json.dumps(results, indent=2)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (completed.returncode == 0) is passes, completed.stdout + completed.stderr
+
+
+def test_selftest_runs_weekly_on_an_unchanged_tree() -> None:
+    assert trigger(load(SELFTEST))["schedule"], "no scheduled rerun"
+
+
+def test_selftest_lints_with_the_same_script_as_the_ci_run() -> None:
+    (lint,) = [step for step in jobs(SELFTEST)["lint"]["steps"] if "run" in step]
+    assert "bash .ci/lint" in lint["run"]
+    assert "bash .ci/lint" in (REPO_ROOT / ".ci" / "run").read_text()
