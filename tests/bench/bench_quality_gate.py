@@ -35,7 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi_ci.quality_gate import QualityGateInputs, finish_results, prepare_gate
-from fastapi_ci.quality_gate.checks import CheckResult, run_checks
+from fastapi_ci.quality_gate.checks import CheckResult
+from fastapi_ci.quality_gate.gate import run_checks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SERVICE = REPO_ROOT / "example-service"

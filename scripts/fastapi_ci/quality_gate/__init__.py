@@ -2,7 +2,8 @@
 
 `fastapi-ci quality-gate --path DIR` runs every enabled check concurrently (at most one per
 CPU), collects all results, never stops at the first failure, and closes the gate (exit 1)
-when any check fails. See `checks` for which environment each tool runs in, and why.
+when any check fails. See `checks` for which environment each tool runs in, and why, and
+`gate` for the run loop.
 """
 
 from __future__ import annotations
@@ -21,17 +22,17 @@ from fastapi_ci.errors import InputError
 from fastapi_ci.quality_gate import locks, summary
 from fastapi_ci.quality_gate.checks import (
     CHECKS,
+    COVERAGE,
     REPORT_ORDER,
+    TESTS,
     Check,
     CheckResult,
-    GateContext,
-    ProcessSlots,
-    cache_root,
-    judge_coverage,
-    run_checks,
-    tool_environment,
 )
+from fastapi_ci.quality_gate.checks.coverage import judge_coverage
+from fastapi_ci.quality_gate.context import GateContext, cache_root, tool_environment
+from fastapi_ci.quality_gate.gate import run_checks
 from fastapi_ci.quality_gate.project import Project, load_project, probe_interpreter
+from fastapi_ci.quality_gate.scheduler import ProcessSlots
 from fastapi_ci.quality_gate.tools import tools_for
 
 __all__ = ["QUALITY_GATE", "QualityGateInputs", "run_quality_gate"]
@@ -124,7 +125,7 @@ def prepare_gate(
     """Validate the project and its interpreter (exit 2 on a problem); return what to run,
     with at most `processes` tool processes at a time."""
     checks = _enabled_checks(inputs)
-    needs = {check.name: check.project_modules for check in checks if check.project_modules}
+    needs = {check.name: check.needs for check in checks if check.needs}
     project = load_project(inputs.path, inputs.python, env, needs_python=bool(needs))
     requirements = _requirements_file(inputs, project)
     cache_dir = cache_root(env)
@@ -153,13 +154,16 @@ def finish_results(
 ) -> list[CheckResult]:
     """Add the coverage verdict and a `skipped` row per disabled check; order the rows."""
     by_name = {result.name: result for result in results}
-    if "tests" in by_name:
+    if TESTS.name in by_name:
         floor = inputs.coverage_min or project.coverage_fail_under()
-        by_name["coverage"] = judge_coverage(by_name["tests"], floor, project)
-    for name in REPORT_ORDER:
-        if name not in by_name and name != "coverage":
-            by_name[name] = CheckResult(
-                name=name, status="skipped", blocking=False, detail=f"disabled ({name}: false)"
+        by_name[COVERAGE] = judge_coverage(by_name[TESTS.name], floor, project)
+    for check in CHECKS:
+        if check.name not in by_name:
+            by_name[check.name] = CheckResult(
+                name=check.name,
+                status="skipped",
+                blocking=False,
+                detail=f"disabled ({check.name}: false)",
             )
     return [by_name[name] for name in REPORT_ORDER if name in by_name]
 
@@ -175,7 +179,7 @@ def run_quality_gate(inputs: QualityGateInputs, console: Console) -> ActionResul
         )
         results = finish_results(inputs, context.project, run_checks(checks, context))
 
-    tests = next((result for result in results if result.name == "tests"), None)
+    tests = next((result for result in results if result.name == TESTS.name), None)
     coverage = tests.coverage.percent if tests is not None and tests.coverage else None
     report_path = _report_path(inputs, console.env)
     report = summary.build_report(

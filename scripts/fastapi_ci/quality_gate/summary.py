@@ -15,7 +15,7 @@ from string import Template
 from typing import Any
 
 from fastapi_ci.action_io import Annotation, markdown_cell
-from fastapi_ci.quality_gate.checks import CheckResult, CheckStatus
+from fastapi_ci.quality_gate.checks.verdict import CheckResult, CheckStatus
 
 STATUS_ICONS: dict[CheckStatus, str] = {
     "passed": "✅",

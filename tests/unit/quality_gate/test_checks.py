@@ -8,15 +8,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from fastapi_ci.action_io import Annotation
-from fastapi_ci.quality_gate import checks, summary
-from fastapi_ci.quality_gate.checks import CheckResult, GateContext, ProcessSlots, ToolRun
+from fastapi_ci.quality_gate import context as gate_context
+from fastapi_ci.quality_gate import gate, locks, scheduler, summary
+from fastapi_ci.quality_gate.checks import MYPY, RUFF, TESTS, Check, CheckResult
+from fastapi_ci.quality_gate.checks.audit import AUDIT, judge_audit
+from fastapi_ci.quality_gate.checks.coverage import judge_coverage
+from fastapi_ci.quality_gate.checks.tests import pytest_command
+from fastapi_ci.quality_gate.context import GateContext
 from fastapi_ci.quality_gate.parsers import CoverageReport, FileCoverage
 from fastapi_ci.quality_gate.project import Project
+from fastapi_ci.quality_gate.runner import ProcessOwner, ToolRun, run_tool
+from fastapi_ci.quality_gate.scheduler import ProcessSlots
+from fastapi_ci.quality_gate.sharding import durations, split, suite
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "fixtures" / "quality_gate"
 
@@ -37,20 +46,32 @@ def context_for(project: Project, tmp_path: Path, **fields: object) -> GateConte
     )
 
 
+class StandIn(Check):
+    """A check with a real one's properties (name, priority, ...) that runs `run` instead."""
+
+    def __init__(self, real: Check, run: Callable[[GateContext], CheckResult]) -> None:
+        self.name, self.priority, self.timeout_s = real.name, real.priority, real.timeout_s
+        self.network_bound, self.critical_path = real.network_bound, real.critical_path
+        self._run = run
+
+    def run(self, context: GateContext) -> CheckResult:
+        return self._run(context)
+
+
 def audit_run(stdout: str = "", stderr: str = "", returncode: int | None = 0) -> ToolRun:
     return ToolRun(["pip-audit"], returncode, stdout, stderr, 1.0)
 
 
-def requirements_target(project: Project) -> checks.AuditTarget:
+def requirements_target(project: Project) -> locks.AuditTarget:
     file = project.root / "requirements.txt"
-    return checks.AuditTarget(["-r", str(file)], file, "requirements.txt")
+    return locks.AuditTarget(["-r", str(file)], file, "requirements.txt")
 
 
 def test_vulnerable_pin_fails_the_audit_on_its_requirements_line(
     project: Project, tmp_path: Path
 ) -> None:
     run = audit_run((RECORDINGS / "pip-audit-vulnerable.json").read_text(), returncode=1)
-    result = checks.judge_audit(context_for(project, tmp_path), requirements_target(project), run)
+    result = judge_audit(context_for(project, tmp_path), requirements_target(project), run)
     assert (result.status, result.blocking, result.findings) == ("failed", True, 3)
     first = result.annotations[0]
     assert (first.file, first.line) == ("svc/requirements.txt", 1)
@@ -78,7 +99,7 @@ def test_vulnerable_pin_fails_the_audit_on_its_requirements_line(
 def test_unreachable_audit_is_a_warning_never_a_pass(
     run: ToolRun, project: Project, tmp_path: Path
 ) -> None:
-    result = checks.judge_audit(context_for(project, tmp_path), requirements_target(project), run)
+    result = judge_audit(context_for(project, tmp_path), requirements_target(project), run)
     assert (result.status, result.blocking) == ("unavailable", False)
     [warning] = result.annotations
     assert warning.level == "warning"
@@ -88,7 +109,7 @@ def test_unreachable_audit_is_a_warning_never_a_pass(
 def test_unreachable_audit_closes_the_gate_when_required(project: Project, tmp_path: Path) -> None:
     run = audit_run((RECORDINGS / "pip-audit-pypi-unreachable.json").read_text())
     context = context_for(project, tmp_path, audit_required=True)
-    result = checks.judge_audit(context, requirements_target(project), run)
+    result = judge_audit(context, requirements_target(project), run)
     assert (result.status, result.blocking) == ("unavailable", True)
     assert result.annotations[0].level == "error"
     assert summary.failed_check_names([result]) == ["audit"]
@@ -96,7 +117,7 @@ def test_unreachable_audit_closes_the_gate_when_required(project: Project, tmp_p
 
 def test_pip_audit_crash_is_an_error_not_unavailable(project: Project, tmp_path: Path) -> None:
     run = audit_run(stderr="ERROR: invalid requirement", returncode=1)
-    result = checks.judge_audit(context_for(project, tmp_path), requirements_target(project), run)
+    result = judge_audit(context_for(project, tmp_path), requirements_target(project), run)
     assert (result.status, result.blocking) == ("error", True)
     assert "invalid requirement" in result.detail
 
@@ -116,7 +137,7 @@ def passed_tests_with_coverage(percent: float) -> CheckResult:
 def test_coverage_under_the_floor_annotates_the_least_covered_files_first(
     project: Project,
 ) -> None:
-    result = checks.judge_coverage(passed_tests_with_coverage(61.5), 80, project)
+    result = judge_coverage(passed_tests_with_coverage(61.5), 80, project)
     assert (result.status, result.blocking, result.detail) == ("failed", True, "61.5% < floor 80%")
     assert [(a.file, a.line) for a in result.annotations] == [
         ("svc/app/b.py", 3),
@@ -126,17 +147,17 @@ def test_coverage_under_the_floor_annotates_the_least_covered_files_first(
 
 
 def test_coverage_at_or_over_the_floor_passes(project: Project) -> None:
-    assert checks.judge_coverage(passed_tests_with_coverage(80.0), 80, project).status == "passed"
+    assert judge_coverage(passed_tests_with_coverage(80.0), 80, project).status == "passed"
 
 
 def test_coverage_without_a_floor_passes_and_reports_the_figure(project: Project) -> None:
-    result = checks.judge_coverage(passed_tests_with_coverage(12.0), None, project)
+    result = judge_coverage(passed_tests_with_coverage(12.0), None, project)
     assert (result.status, result.detail) == ("passed", "12.0% (no floor set)")
 
 
 def test_no_coverage_report_is_an_error(project: Project) -> None:
     tests = CheckResult(name="tests", status="failed", blocking=True)
-    assert checks.judge_coverage(tests, 0, project).status == "error"
+    assert judge_coverage(tests, 0, project).status == "error"
 
 
 @pytest.mark.parametrize(
@@ -154,7 +175,7 @@ def test_no_coverage_report_is_an_error(project: Project) -> None:
 def test_shard_exit_codes_combine_into_one_pytest_verdict(
     codes: list[int | None], combined: int | None
 ) -> None:
-    assert checks._combined_exit_code(codes) == combined
+    assert suite.combined_exit_code(codes) == combined
 
 
 def write_sized(root: Path, sizes: dict[str, int]) -> list[Path]:
@@ -167,11 +188,11 @@ def test_without_durations_test_files_are_dealt_into_shards_of_about_equal_size(
     tmp_path: Path,
 ) -> None:
     files = write_sized(tmp_path, {"a.py": 900, "b.py": 500, "c.py": 400, "d.py": 100})
-    costs = checks.estimated_file_costs(files, tmp_path, {})
+    costs = split.estimated_file_costs(files, tmp_path, {})
     assert costs == {Path("a.py"): 900, Path("b.py"): 500, Path("c.py"): 400, Path("d.py"): 100}
-    groups = checks.split_test_files(files, 2, costs)
+    groups = split.split_test_files(files, 2, costs)
     assert groups == [[Path("a.py"), Path("d.py")], [Path("b.py"), Path("c.py")]]
-    assert checks.split_test_files([Path("a.py")], 4, costs) == [[Path("a.py")]]
+    assert split.split_test_files([Path("a.py")], 4, costs) == [[Path("a.py")]]
 
 
 def test_with_the_last_runs_durations_shards_are_balanced_by_time_not_size(
@@ -184,18 +205,18 @@ def test_with_the_last_runs_durations_shards_are_balanced_by_time_not_size(
     files = write_sized(tmp_path, sizes)
     seconds = {"items.py": 1.5, "logging.py": 0.2, "migrations.py": 0.95, "config.py": 0.04}
     seconds |= {"health.py": 0.5, "entrypoint.py": 0.3, "main.py": 0.1, "pre_start.py": 1.0}
-    costs = checks.estimated_file_costs(files, tmp_path, seconds)
-    groups = checks.split_test_files(files, 2, costs)
+    costs = split.estimated_file_costs(files, tmp_path, seconds)
+    groups = split.split_test_files(files, 2, costs)
     loads = [sum(seconds[file.name] for file in group) for group in groups]
     assert abs(loads[0] - loads[1]) <= 0.1
-    by_size = checks.split_test_files(files, 2, checks.estimated_file_costs(files, tmp_path, {}))
+    by_size = split.split_test_files(files, 2, split.estimated_file_costs(files, tmp_path, {}))
     size_loads = [sum(seconds[file.name] for file in group) for group in by_size]
     assert abs(size_loads[0] - size_loads[1]) > 1
 
 
 def test_a_test_file_new_since_the_last_run_is_costed_by_its_size(tmp_path: Path) -> None:
     files = write_sized(tmp_path, {"old.py": 1000, "other.py": 3000, "new.py": 2000})
-    costs = checks.estimated_file_costs(files, tmp_path, {"old.py": 1.0, "other.py": 1.0})
+    costs = split.estimated_file_costs(files, tmp_path, {"old.py": 1.0, "other.py": 1.0})
     # 2.0 s over 4000 bytes known: the new file's 2000 bytes are worth 1.0 s.
     assert costs == {Path("old.py"): 1.0, Path("other.py"): 1.0, Path("new.py"): 1.0}
 
@@ -204,34 +225,34 @@ def test_test_durations_are_kept_per_project_for_the_next_split(
     project: Project, tmp_path: Path
 ) -> None:
     context = context_for(project, tmp_path, cache_dir=tmp_path / "cache")
-    kept = checks.durations_file(context)
+    kept = durations.durations_file(context)
     assert kept is not None
-    assert checks.load_test_durations(kept) == {}
+    assert durations.load_test_durations(kept) == {}
     junit = tmp_path / "junit-0.xml"
     junit.write_text(
         '<testsuites><testsuite><testcase file="tests/a.py" time="1.25"/>'
         '<testcase file="tests/a.py" time="0.5"/></testsuite></testsuites>'
     )
-    seconds = checks.junit_file_seconds([junit, tmp_path / "junit-1.xml"])  # one not written
-    checks.keep_test_durations(kept, seconds)
-    assert checks.load_test_durations(kept) == {"tests/a.py": 1.75}
+    seconds = durations.junit_file_seconds([junit, tmp_path / "junit-1.xml"])  # one not written
+    durations.keep_test_durations(kept, seconds)
+    assert durations.load_test_durations(kept) == {"tests/a.py": 1.75}
     # The next run: the mean with what was kept, so one slow run does not flip the split.
-    checks.keep_test_durations(kept, {"tests/a.py": 0.25, "tests/b.py": 2.0})
-    assert checks.load_test_durations(kept) == {"tests/a.py": 1.0, "tests/b.py": 2.0}
+    durations.keep_test_durations(kept, {"tests/a.py": 0.25, "tests/b.py": 2.0})
+    assert durations.load_test_durations(kept) == {"tests/a.py": 1.0, "tests/b.py": 2.0}
     other = context_for(Project(root=tmp_path / "x", display_path="x", python="python"), tmp_path)
-    assert checks.durations_file(other) is None  # no cache dir: nothing kept
+    assert durations.durations_file(other) is None  # no cache dir: nothing kept
     kept.write_text("not json")
-    assert checks.load_test_durations(kept) == {}
+    assert durations.load_test_durations(kept) == {}
 
 
 def test_a_shard_is_never_empty() -> None:
     # An empty one would be a pytest run without file arguments: the whole suite.
     files = [Path("a.py"), Path("b.py")]
-    assert checks.split_test_files(files, 2, {files[0]: 0.0, files[1]: 0.0}) == [
+    assert split.split_test_files(files, 2, {files[0]: 0.0, files[1]: 0.0}) == [
         [files[0]],
         [files[1]],
     ]
-    assert checks.split_test_files(files[:1], 3, {files[0]: 1.0}) == [[files[0]]]
+    assert split.split_test_files(files[:1], 3, {files[0]: 1.0}) == [[files[0]]]
 
 
 @pytest.mark.parametrize(
@@ -258,14 +279,14 @@ def test_a_shard_is_never_empty() -> None:
 def test_tools_keep_a_bytecode_cache_of_ours_when_python_would_keep_none(
     env: dict[str, str], expected: dict[str, str]
 ) -> None:
-    assert checks.tool_environment(env, Path("/cache/fastapi-ci")) == expected
-    assert checks.tool_environment(env, None) == env
+    assert gate_context.tool_environment(env, Path("/cache/fastapi-ci")) == expected
+    assert gate_context.tool_environment(env, None) == env
 
 
 def test_the_cache_is_under_xdg_cache_home_else_home() -> None:
-    assert checks.cache_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/fastapi-ci")
-    assert checks.cache_root({"HOME": "/h"}) == Path("/h/.cache/fastapi-ci")
-    assert checks.cache_root({}) is None
+    assert gate_context.cache_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/fastapi-ci")
+    assert gate_context.cache_root({"HOME": "/h"}) == Path("/h/.cache/fastapi-ci")
+    assert gate_context.cache_root({}) is None
 
 
 def test_process_slots_bound_the_processes_and_serve_priority_first() -> None:
@@ -334,7 +355,7 @@ def test_the_last_shards_slot_goes_to_the_coverage_merge_not_to_a_waiting_check(
     def fake_run_tool(
         command: list[str],
         _context: GateContext,
-        check: str,
+        _owner: ProcessOwner,
         extra_env: dict[str, str] | None = None,
         slot_held: bool = False,
     ) -> ToolRun:
@@ -348,12 +369,14 @@ def test_the_last_shards_slot_goes_to_the_coverage_merge_not_to_a_waiting_check(
         return ToolRun(command, 0, "", "", 0.1)
 
     def mypy() -> None:
-        with context.process_slots.slot(checks.priority_of("mypy")):
+        with context.process_slots.slot(MYPY.priority):
             events.append("mypy started")
             assert mypy_may_end.wait(5)
 
-    monkeypatch.setattr(checks, "run_tool", fake_run_tool)
-    tests = threading.Thread(target=checks._run_pytest_shards, args=(context,))
+    monkeypatch.setattr(suite, "run_tool", fake_run_tool)
+    tests = threading.Thread(
+        target=suite.run_suite, args=(context, TESTS, partial(pytest_command, context))
+    )
     tests.start()
     time.sleep(0.1)  # the shards hold both slots
     waiting = threading.Thread(target=mypy)
@@ -389,11 +412,11 @@ def sleeper() -> Iterator[Callable[[], subprocess.Popen[str]]]:
 
 
 def lowered(niceness: int) -> int:
-    return min(19, niceness + checks.BesideTests.NICENESS)
+    return min(19, niceness + scheduler.BesideTests.NICENESS)
 
 
 needs_priority_back = pytest.mark.skipif(
-    not checks.can_restore_priority(),
+    not scheduler.can_restore_priority(),
     reason="this user may not raise a priority back, so the gate lowers none",
 )
 
@@ -403,7 +426,7 @@ def test_processes_beside_the_tests_yield_the_cpu_to_them_until_they_are_done(
     sleeper: Callable[[], subprocess.Popen[str]],
 ) -> None:
     own = os.getpriority(os.PRIO_PROCESS, 0)
-    beside = checks.BesideTests()
+    beside = scheduler.BesideTests()
     during, ended = sleeper(), sleeper()
     beside.started(during)
     beside.started(ended)
@@ -460,13 +483,13 @@ def test_checks_beside_the_tests_run_at_low_priority_until_the_tests_are_done(
     seen: dict[str, int] = {}
     report_niceness = [sys.executable, "-c", "import os, time; time.sleep(0.3); print(os.nice(0))"]
 
-    def beside(name: str) -> checks.Check:
+    def beside(real: Check) -> Check:
         def run(context: GateContext) -> CheckResult:
-            seen[name] = int(checks.run_tool(report_niceness, context, name).stdout)
+            seen[real.name] = int(run_tool(report_niceness, context, real).stdout)
             beside_done.wait()
-            return CheckResult(name=name, status="passed", blocking=False)
+            return CheckResult(name=real.name, status="passed", blocking=False)
 
-        return checks.Check(name, run)
+        return StandIn(real, run)
 
     def tests(context: GateContext) -> CheckResult:
         # Both slots taken, as the shards take them: mypy gets the spare one.
@@ -475,13 +498,13 @@ def test_checks_beside_the_tests_run_at_low_priority_until_the_tests_are_done(
         context.process_slots.release(2)
         return CheckResult(name="tests", status="passed", blocking=False)
 
-    gate = [checks.Check("tests", tests), beside("mypy"), beside("audit")]
-    checks.run_checks(gate, context_for(project, tmp_path))
+    checks = [StandIn(TESTS, tests), beside(MYPY), beside(AUDIT)]
+    gate.run_checks(checks, context_for(project, tmp_path))
     assert seen == {"mypy": lowered(own), "audit": lowered(own)}
     # Without the tests, nothing is lowered.
     seen.clear()
     beside_done = threading.Barrier(1)
-    checks.run_checks([beside("mypy"), beside("audit")], context_for(project, tmp_path))
+    gate.run_checks([beside(MYPY), beside(AUDIT)], context_for(project, tmp_path))
     assert seen == {"mypy": own, "audit": own}
 
 
@@ -502,8 +525,8 @@ def test_a_check_that_raises_is_reported_as_its_error_and_the_others_still_run(
     def fine(_context: GateContext) -> CheckResult:
         return CheckResult(name="ruff", status="passed", blocking=False)
 
-    results = checks.run_checks(
-        [checks.Check("mypy", explode), checks.Check("ruff", fine)], context_for(project, tmp_path)
+    results = gate.run_checks(
+        [StandIn(MYPY, explode), StandIn(RUFF, fine)], context_for(project, tmp_path)
     )
     assert [(r.name, r.status) for r in results] == [("mypy", "error"), ("ruff", "passed")]
     assert results[0].detail == "RuntimeError: boom"

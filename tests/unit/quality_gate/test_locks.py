@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from fastapi_ci.errors import InputError
-from fastapi_ci.quality_gate import checks, locks
-from fastapi_ci.quality_gate.checks import GateContext, ProcessSlots, ToolRun
+from fastapi_ci.quality_gate import locks
+from fastapi_ci.quality_gate.checks.audit import judge_audit
+from fastapi_ci.quality_gate.context import GateContext
 from fastapi_ci.quality_gate.project import Project
+from fastapi_ci.quality_gate.runner import ToolRun
+from fastapi_ci.quality_gate.scheduler import ProcessSlots
 
 PROJECTS = Path(__file__).resolve().parents[2] / "fixtures" / "projects"
 RECORDINGS = Path(__file__).resolve().parents[2] / "fixtures" / "quality_gate"
@@ -75,7 +78,7 @@ def test_a_vulnerable_pin_of_a_lock_is_annotated_on_its_package_table(tmp_path: 
     target = locks.audit_target(lock, tmp_path, tmp_path)
     assert Path(target.arguments[1]).read_text() == "Jinja2==2.11.0\nrequests==2.19.0\n"
     run = ToolRun(["pip-audit"], 1, (RECORDINGS / "pip-audit-vulnerable.json").read_text(), "", 1)
-    result = checks.judge_audit(context, target, run)
+    result = judge_audit(context, target, run)
     assert result.status == "failed"
     assert [(a.file, a.line) for a in result.annotations[:2]] == [
         ("svc/poetry.lock", 2),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi_ci.quality_gate import shard_rerun
+from fastapi_ci.quality_gate.sharding import rerun as shard_rerun
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
