@@ -261,7 +261,8 @@ class SchemaGuardInputs(ActionInputs):
 
     app: AppTarget
     golden: str = Field(
-        description="The committed golden OpenAPI file (relative to the working directory)."
+        default="openapi.json",
+        description="The committed golden OpenAPI file (relative to the working directory).",
     )
     app_dir: AppDir = "."
     update: bool = Field(
