@@ -24,17 +24,15 @@ from tests.unit.test_action_metadata import ACTION_FILES, command_step
 EMPTY_MODEL_DEFAULTS: tuple[object, ...] = (None, "", [])
 
 
-def declared_defaults() -> list[tuple[str, str, type[ActionInputs], str, object]]:
-    """(action, input, inputs model, model field, action.yml default) for every input of
-    every action that has a `default:`."""
+def declared_inputs() -> list[tuple[str, str, type[ActionInputs], str, dict[str, Any]]]:
+    """(action, input, inputs model, model field, action.yml's spec) for every input of
+    every action."""
     found = []
     for path in ACTION_FILES:
         metadata = yaml.safe_load(path.read_text())
         action, _step = command_step(metadata)
         for name, spec in metadata["inputs"].items():
-            if "default" in spec:
-                field = name.replace("-", "_")
-                found.append((path.parent.name, name, action.inputs, field, spec["default"]))
+            found.append((path.parent.name, name, action.inputs, name.replace("-", "_"), spec))
     return found
 
 
@@ -47,7 +45,12 @@ def model_value_of(model: type[ActionInputs], field: str, text: str) -> Any:
     return TypeAdapter(field_type).validate_python(parsed)
 
 
-DEFAULTS = declared_defaults()
+INPUTS = declared_inputs()
+DEFAULTS = [
+    (action, name, model, field, spec["default"])
+    for action, name, model, field, spec in INPUTS
+    if "default" in spec
+]
 
 
 def test_there_are_defaults_to_compare() -> None:
@@ -75,3 +78,16 @@ def test_the_action_yml_default_is_the_models_default(
         )
         return
     assert model_value_of(model, field, text) == model_default
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "spec"),
+    [
+        pytest.param(model, field, spec, id=f"{action}:{name}")
+        for action, name, model, field, spec in INPUTS
+    ],
+)
+def test_an_input_is_required_in_action_yml_exactly_when_the_model_requires_it(
+    model: type[ActionInputs], field: str, spec: dict[str, Any]
+) -> None:
+    assert bool(spec.get("required", False)) == model.model_fields[field].is_required()
