@@ -30,8 +30,6 @@ from fastapi_ci.quality_gate.sharding.suite import (
 class TestsCheck(Check):
     """pytest with coverage; the longest check by far, and the gate's critical path."""
 
-    __test__ = False  # a check, not a pytest test class (its name starts with "Test")
-
     name = "tests"
     priority = 0
     timeout_s = 3600
