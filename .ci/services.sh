@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bring up, and verify, the real components the integration and e2e tests use:
-#   Docker engine, the stand-in base image, a local registry with auth, PostgreSQL 15.
+#   Docker engine, the stand-in base image, a local registry with auth, PostgreSQL 15,
+#   oasdiff, Kubernetes, and BuildKit (buildkitd, a buildx builder, QEMU for arm64, and the
+#   stand-in base image as an amd64+arm64 manifest list in the registry).
 #
 #   .ci/services.sh            run it: start what is down, verify everything, print a table
 #   source .ci/services.sh     same, and export the FASTAPI_CI_* connection facts below
@@ -14,7 +16,8 @@
 #   FASTAPI_CI_SERVICES_BEST_EFFORT=1       a component that can't be brought up is reported and
 #                                           the others still are; exits 0. Not root: starts nothing.
 #   FASTAPI_CI_SERVICES_WITHOUT=docker,...  leave these alone (docker, swarm, base-image, registry,
-#                                           postgres, kubernetes; swarm and base-image go with docker)
+#                                           postgres, oasdiff, kubernetes, buildkit; swarm and
+#                                           base-image go with docker, buildkit with docker or registry)
 
 # Connection facts for the tests. Test-only credentials; fine to commit.
 export FASTAPI_CI_REGISTRY="${FASTAPI_CI_REGISTRY:-127.0.0.1:5000}"
@@ -29,6 +32,16 @@ export FASTAPI_CI_DOCKER="${FASTAPI_CI_DOCKER:-/usr/bin/docker}"
 export FASTAPI_CI_OASDIFF="${FASTAPI_CI_OASDIFF:-/var/cache/fastapi-ci/oasdiff/v1.39.0/oasdiff}"
 # A one-node Kubernetes cluster built from source (.ci/kubernetes.sh); its admin credentials.
 export FASTAPI_CI_KUBECONFIG="${FASTAPI_CI_KUBECONFIG:-/var/lib/fastapi-ci/kubeconfig}"
+# BuildKit built from source (.ci/buildkit.sh): buildkitd's address, and the buildx builder
+# (remote driver) joined to it. The builder lives in its own buildx config directory, so a
+# client with any DOCKER_CONFIG selects it with BUILDX_CONFIG=$FASTAPI_CI_BUILDX_CONFIG
+# BUILDX_BUILDER=$FASTAPI_CI_BUILDX_BUILDER (or `--builder`).
+export FASTAPI_CI_BUILDKIT="${FASTAPI_CI_BUILDKIT:-unix:///run/fastapi-ci/buildkitd.sock}"
+export FASTAPI_CI_BUILDX_CONFIG="${FASTAPI_CI_BUILDX_CONFIG:-/var/lib/fastapi-ci/buildx}"
+export FASTAPI_CI_BUILDX_BUILDER="${FASTAPI_CI_BUILDX_BUILDER:-fastapi-ci-buildkit}"
+export FASTAPI_CI_BUILDKIT_PLATFORMS="${FASTAPI_CI_BUILDKIT_PLATFORMS:-linux/amd64,linux/arm64}"
+# The stand-in base image for both platforms: one manifest list in the registry.
+export FASTAPI_CI_BASE_IMAGE_MULTIARCH="${FASTAPI_CI_BASE_IMAGE_MULTIARCH:-$FASTAPI_CI_REGISTRY/fastapi-ci/python-standin:3.11}"
 
 # Sourced: keep the caller's shell options, and do the work in a child bash
 # (set -e does not apply inside a function called from `cmd || return`).
@@ -93,17 +106,29 @@ start_daemon() {
   echo "$!" >"$pidfile"
 }
 
-# left_alone COMPONENT: listed in FASTAPI_CI_SERVICES_WITHOUT (swarm and base-image with docker).
+# needs COMPONENT: the components COMPONENT cannot do without.
+needs() {
+  case "$1" in
+    swarm | base-image) echo docker ;;
+    buildkit) echo docker registry ;; # the buildx plugin is docker's; the base goes to the registry
+  esac
+}
+
+# left_alone COMPONENT: listed in FASTAPI_CI_SERVICES_WITHOUT, or one it needs is.
 left_alone() {
+  local needed
   [[ "$WITHOUT" == *",$1,"* ]] && return 0
-  [[ "$1" == swarm || "$1" == base-image ]] && [[ "$WITHOUT" == *,docker,* ]]
+  for needed in $(needs "$1"); do
+    [[ "$WITHOUT" == *",$needed,"* ]] && return 0
+  done
+  return 1
 }
 unavailable() { [[ "$UNAVAILABLE" == *",$1,"* ]]; }
 
 # bring_up COMPONENT FUNCTION: run FUNCTION, which dies if COMPONENT can't be brought up.
 # Under best effort that death is reported and the next component is tried.
 bring_up() {
-  local component="$1" status
+  local component="$1" status needed
   shift
   if left_alone "$component"; then
     say "$component: left alone (FASTAPI_CI_SERVICES_WITHOUT)"
@@ -113,11 +138,13 @@ bring_up() {
     "$@"
     return 0
   fi
-  if [[ "$component" == swarm || "$component" == base-image ]] && unavailable docker; then
-    UNAVAILABLE+="$component,"
-    say "$component: unavailable, it needs the Docker engine"
-    return 0
-  fi
+  for needed in $(needs "$component"); do
+    if unavailable "$needed"; then
+      UNAVAILABLE+="$component,"
+      say "$component: unavailable, it needs $needed"
+      return 0
+    fi
+  done
   # A subshell, so that die ends only this component; set -e is re-armed inside it (bash
   # would switch it off in a function called from a condition).
   set +e
@@ -137,6 +164,7 @@ ensure_packages() {
   left_alone registry || wanted+=(docker-registry apache2-utils)
   left_alone postgres || wanted+=(postgresql)
   left_alone kubernetes || wanted+=(containerd runc containernetworking-plugins gcc openssl)
+  left_alone buildkit || wanted+=(runc qemu-user-static binfmt-support debootstrap)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
     if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]]; then
@@ -312,6 +340,14 @@ ensure_kubernetes() {
   bash "$CI_DIR/kubernetes.sh" up 9>&- || die "could not start Kubernetes; see $FASTAPI_CI_LOG_DIR/kube*.log"
 }
 
+ensure_buildkit() {
+  # Child bashes, so set -e holds inside them; the first run builds for many minutes, and
+  # debootstraps the arm64 base under QEMU.
+  bash "$CI_DIR/buildkit.sh" up 9>&- || die "could not start BuildKit; see $FASTAPI_CI_LOG_DIR/buildkit*.log"
+  bash "$CI_DIR/standin-base.sh" --multi-platform "$FASTAPI_CI_BASE_IMAGE_MULTIARCH" 9>&- \
+    || die "could not push the multi-platform base image $FASTAPI_CI_BASE_IMAGE_MULTIARCH; see $FASTAPI_CI_LOG_DIR/standin-debootstrap-arm64.log"
+}
+
 redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
 
 # down COMPONENT: what the table says instead of a version when best effort went without it.
@@ -342,6 +378,8 @@ print_table() {
     printf '%-12s %-56s %s\n' oasdiff "$FASTAPI_CI_OASDIFF" "$(down oasdiff || "$FASTAPI_CI_OASDIFF" --version 2>/dev/null | awk '{ print $NF }')"
     printf '%-12s %-56s %s\n' postgresql "$(redact_url "$FASTAPI_CI_DATABASE_URL")" "$pg_version"
     printf '%-12s %-56s %s\n' kubernetes "https://127.0.0.1:6443 $FASTAPI_CI_KUBECONFIG" "$(down kubernetes || bash "$CI_DIR/kubernetes.sh" describe)"
+    printf '%-12s %-56s %s\n' buildkit "$FASTAPI_CI_BUILDKIT" "$(down buildkit || bash "$CI_DIR/buildkit.sh" describe)"
+    printf '%-12s %-56s %s\n' base-multi "$FASTAPI_CI_BASE_IMAGE_MULTIARCH" "$(down buildkit || bash "$CI_DIR/standin-base.sh" --platforms-of "$FASTAPI_CI_BASE_IMAGE_MULTIARCH")"
   } >&2
 }
 
@@ -365,6 +403,7 @@ main() {
   bring_up postgres ensure_postgres
   bring_up base-image ensure_base_image
   bring_up oasdiff bash "$CI_DIR/oasdiff.sh" >/dev/null
+  bring_up buildkit ensure_buildkit
   bring_up kubernetes ensure_kubernetes
   print_table
 }

@@ -6,23 +6,38 @@
 # bookworm (Python 3.11) with the host's CA bundle inside, so pip in a build
 # reaches PyPI through this network's TLS interception.
 #
-# Usage: .ci/standin-base.sh [TAG]   (default: $FASTAPI_CI_BASE_IMAGE)
-# Does nothing if TAG already exists. The trimmed root filesystem is cached as a
-# tarball, so re-creating the image after `docker rmi` is a `docker import` away.
-# Also sourceable: defines build_standin_image TAG.
+# Usage: .ci/standin-base.sh [TAG]                 the amd64 image TAG in the engine
+#                                                  (default: $FASTAPI_CI_BASE_IMAGE)
+#        .ci/standin-base.sh --multi-platform REF  push REF (a registry reference, default
+#                                                  $FASTAPI_CI_BASE_IMAGE_MULTIARCH) as one
+#                                                  manifest list: linux/amd64 and linux/arm64
+#        .ci/standin-base.sh --platforms-of REF    print the platforms REF lists in the registry
+# Does nothing if TAG (REF, with both platforms) already exists. Each trimmed root
+# filesystem is cached as a tarball, so re-creating an image is a `docker import` away.
+# The arm64 one is debootstrap'd under QEMU user-mode emulation (binfmt_misc, .ci/buildkit.sh
+# qemu). The Debian mirror is the one the machine's apt sources name.
+# Also sourceable: defines build_standin_image TAG and push_multi_platform_standin REF.
 set -euo pipefail
 
 FASTAPI_CI_BASE_IMAGE="${FASTAPI_CI_BASE_IMAGE:-fastapi-ci/python-standin:3.11}"
 FASTAPI_CI_DOCKER="${FASTAPI_CI_DOCKER:-/usr/bin/docker}"
 FASTAPI_CI_CACHE_DIR="${FASTAPI_CI_CACHE_DIR:-/var/cache/fastapi-ci}"
 FASTAPI_CI_LOG_DIR="${FASTAPI_CI_LOG_DIR:-/var/log/fastapi-ci}"
+FASTAPI_CI_REGISTRY="${FASTAPI_CI_REGISTRY:-127.0.0.1:5000}"
+FASTAPI_CI_REGISTRY_USER="${FASTAPI_CI_REGISTRY_USER:-ci-user}"
+FASTAPI_CI_REGISTRY_PASSWORD="${FASTAPI_CI_REGISTRY_PASSWORD:-ci-password-123}"
+FASTAPI_CI_BASE_IMAGE_MULTIARCH="${FASTAPI_CI_BASE_IMAGE_MULTIARCH:-$FASTAPI_CI_REGISTRY/fastapi-ci/python-standin:3.11}"
 
 # Bump when the recipe below changes, so a stale cached rootfs is not reused.
 STANDIN_RECIPE=1
 STANDIN_PACKAGES=python3,python3-venv,ca-certificates,passwd
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+# The platforms of the manifest list; Debian's architecture names are Go's here.
+MULTI_PLATFORM_ARCHES=(amd64 arm64)
 
-# The Debian mirror apt already uses here (deb.debian.org unless configured otherwise).
+say() { printf 'standin-base: %s\n' "$*" >&2; }
+
+# The Debian mirror apt already uses here, and no other: this repository names no mirror.
 debian_mirror() {
   if [[ -n "${FASTAPI_CI_DEBIAN_MIRROR:-}" ]]; then
     echo "$FASTAPI_CI_DEBIAN_MIRROR"
@@ -37,7 +52,31 @@ debian_mirror() {
     mirror="$(cat "${files[@]}" | grep -vE '^[[:space:]]*#' | grep -oE 'https?://[^[:space:]]+' \
       | sed 's:/*$::' | grep -E '/debian$' | head -n1 || true)"
   fi
-  echo "${mirror:-http://deb.debian.org/debian}"
+  if [[ -z "$mirror" ]]; then
+    say "no Debian mirror (a URL ending in /debian) in the apt sources (/etc/apt/sources.list*); set FASTAPI_CI_DEBIAN_MIRROR"
+    return 1
+  fi
+  echo "$mirror"
+}
+
+# standin_tarball ARCH: the cached root filesystem of ARCH. The amd64 one keeps the name it
+# had before there were others, so existing caches stay valid.
+standin_tarball() {
+  local arch_part=""
+  [[ "$1" == amd64 ]] || arch_part="-$1"
+  echo "$FASTAPI_CI_CACHE_DIR/python-standin-bookworm$arch_part-r$STANDIN_RECIPE.tar"
+}
+
+# qemu_ready ARCH: this machine runs ARCH's binaries (natively or by a binfmt_misc entry
+# with the F flag, whose interpreter works inside a chroot or a container too).
+qemu_ready() {
+  local arch="$1" entry
+  [[ "$arch" == "$(dpkg --print-architecture)" ]] && return 0
+  case "$arch" in
+    arm64) entry=/proc/sys/fs/binfmt_misc/qemu-aarch64 ;;
+    *) entry="/proc/sys/fs/binfmt_misc/qemu-$arch" ;;
+  esac
+  [[ -r "$entry" ]] && head -n1 "$entry" | grep -qx enabled && grep -q '^flags: .*F' "$entry"
 }
 
 # Unmount anything debootstrap left mounted under $1, then delete it without
@@ -51,15 +90,20 @@ remove_rootfs() {
   rm -rf --one-file-system "$root"
 }
 
+# make_standin_rootfs ARCH TARBALL LOG
 make_standin_rootfs() {
-  local tarball="$1" log="$2" mirror work root
+  local arch="$1" tarball="$2" log="$3" mirror work root started=$SECONDS
   mirror="$(debian_mirror)"
-  [[ -r "$HOST_CA_BUNDLE" ]] || { echo "standin-base: host CA bundle $HOST_CA_BUNDLE is missing (apt-get install ca-certificates)" >&2; return 1; }
+  [[ -r "$HOST_CA_BUNDLE" ]] || { say "host CA bundle $HOST_CA_BUNDLE is missing (apt-get install ca-certificates)"; return 1; }
+  qemu_ready "$arch" || {
+    say "this machine cannot run $arch binaries: no enabled binfmt_misc entry with the F flag (bash .ci/buildkit.sh qemu)"
+    return 1
+  }
   work="$(mktemp -d /var/tmp/fastapi-ci-standin.XXXXXX)"
   root="$work/root"
-  echo "standin-base: debootstrap bookworm from $mirror (log: $log)" >&2
-  if ! debootstrap --variant=minbase --include="$STANDIN_PACKAGES" bookworm "$root" "$mirror" >"$log" 2>&1; then
-    echo "standin-base: debootstrap failed; see $log" >&2
+  say "debootstrap bookworm $arch from $mirror (log: $log)"
+  if ! debootstrap --arch="$arch" --variant=minbase --include="$STANDIN_PACKAGES" bookworm "$root" "$mirror" >"$log" 2>&1; then
+    say "debootstrap $arch failed; see $log"
     tail -n 20 "$log" >&2 || true
     remove_rootfs "$work"
     return 1
@@ -76,37 +120,113 @@ make_standin_rootfs() {
   tar -C "$root" --numeric-owner -cf "$tarball.partial" .
   mv "$tarball.partial" "$tarball"
   remove_rootfs "$work"
+  say "made the $arch root filesystem in $((SECONDS - started)) s: $tarball"
 }
 
-# build_standin_image TAG: create TAG unless it exists.
-build_standin_image() {
-  local tag="${1:-$FASTAPI_CI_BASE_IMAGE}" tarball
-  if "$FASTAPI_CI_DOCKER" image inspect "$tag" >/dev/null 2>&1; then
-    return 0
-  fi
+# standin_rootfs ARCH: the cached tarball of ARCH, made first if missing.
+standin_rootfs() {
+  local arch="$1" tarball log=debootstrap
+  tarball="$(standin_tarball "$arch")"
   mkdir -p "$FASTAPI_CI_CACHE_DIR" "$FASTAPI_CI_LOG_DIR"
-  tarball="$FASTAPI_CI_CACHE_DIR/python-standin-bookworm-r$STANDIN_RECIPE.tar"
+  [[ "$arch" == amd64 ]] || log="debootstrap-$arch"
   if [[ ! -s "$tarball" ]]; then
-    make_standin_rootfs "$tarball" "$FASTAPI_CI_LOG_DIR/standin-debootstrap.log"
+    make_standin_rootfs "$arch" "$tarball" "$FASTAPI_CI_LOG_DIR/standin-$log.log" >&2
   fi
-  echo "standin-base: docker import $tarball -> $tag" >&2
-  "$FASTAPI_CI_DOCKER" import \
+  echo "$tarball"
+}
+
+# import_standin ARCH TAG: docker import ARCH's root filesystem as TAG, configured like
+# python:3.11-slim, and prove a venv with pip works in it (under QEMU for a foreign ARCH).
+import_standin() {
+  local arch="$1" tag="$2" tarball
+  tarball="$(standin_rootfs "$arch")"
+  say "docker import $tarball -> $tag (linux/$arch)"
+  "$FASTAPI_CI_DOCKER" import --platform "linux/$arch" \
     --change "ENV PIP_CERT=$HOST_CA_BUNDLE" \
     --change "ENV SSL_CERT_FILE=$HOST_CA_BUNDLE" \
     --change "ENV REQUESTS_CA_BUNDLE=$HOST_CA_BUNDLE" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["python3"]' \
-    --message "fastapi-ci stand-in for python:3.11-slim (Debian bookworm, recipe $STANDIN_RECIPE)" \
+    --message "fastapi-ci stand-in for python:3.11-slim (Debian bookworm $arch, recipe $STANDIN_RECIPE)" \
     "$tarball" "$tag" >/dev/null
   # A venv with pip is what the Dockerfiles build on; prove it works.
-  if ! "$FASTAPI_CI_DOCKER" run --rm --network none "$tag" \
+  if ! "$FASTAPI_CI_DOCKER" run --rm --network none --platform "linux/$arch" "$tag" \
     sh -c 'python -m venv /tmp/v && /tmp/v/bin/pip --version' >&2; then
-    echo "standin-base: $tag was imported but cannot create a venv with pip" >&2
+    say "$tag was imported but cannot create a venv with pip"
     return 1
   fi
 }
 
+# build_standin_image TAG: create TAG (amd64, in the engine) unless it exists.
+build_standin_image() {
+  local tag="${1:-$FASTAPI_CI_BASE_IMAGE}"
+  "$FASTAPI_CI_DOCKER" image inspect "$tag" >/dev/null 2>&1 && return 0
+  import_standin amd64 "$tag"
+}
+
+# registry_platforms REF: the platforms (os/arch, one a line) of the manifest list REF in the
+# registry; nothing if REF is not there or is a single image.
+registry_platforms() {
+  local ref="$1" host rest
+  host="${ref%%/*}"
+  rest="${ref#*/}"
+  curl -sf --max-time 10 -u "$FASTAPI_CI_REGISTRY_USER:$FASTAPI_CI_REGISTRY_PASSWORD" \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    "http://$host/v2/${rest%:*}/manifests/${rest##*:}" 2>/dev/null \
+    | python3 -c 'import json, sys
+for entry in json.load(sys.stdin).get("manifests", []):
+    print(entry["platform"]["os"] + "/" + entry["platform"]["architecture"])' 2>/dev/null || true
+}
+
+has_every_platform() {
+  local platforms arch
+  platforms="$(registry_platforms "$1")"
+  for arch in "${MULTI_PLATFORM_ARCHES[@]}"; do
+    grep -qx "linux/$arch" <<<"$platforms" || return 1
+  done
+}
+
+# push_multi_platform_standin REF: push one image per platform (REF-amd64, REF-arm64) and
+# then REF, the manifest list of both, to the registry, unless REF already lists both.
+# `docker manifest` is the Debian client's (experimental on 20.10); --insecure: plain HTTP.
+push_multi_platform_standin() {
+  local ref="${1:-$FASTAPI_CI_BASE_IMAGE_MULTIARCH}" arch config status=0 started=$SECONDS
+  local per_platform=()
+  has_every_platform "$ref" && return 0
+  : "${FASTAPI_CI_REGISTRY_USER:?the registry user}" "${FASTAPI_CI_REGISTRY_PASSWORD:?the registry password}"
+  for arch in "${MULTI_PLATFORM_ARCHES[@]}"; do
+    per_platform+=("$ref-$arch")
+    if [[ "$("$FASTAPI_CI_DOCKER" image inspect --format '{{.Architecture}}' "$ref-$arch" 2>/dev/null)" != "$arch" ]]; then
+      import_standin "$arch" "$ref-$arch"
+    fi
+  done
+  # A throwaway client config holds the login, so no other docker client is left logged in.
+  config="$(mktemp -d)"
+  (
+    export DOCKER_CONFIG="$config" DOCKER_CLI_EXPERIMENTAL=enabled
+    "$FASTAPI_CI_DOCKER" login -u "$FASTAPI_CI_REGISTRY_USER" --password-stdin "${ref%%/*}" \
+      <<<"$FASTAPI_CI_REGISTRY_PASSWORD" >/dev/null
+    for tag in "${per_platform[@]}"; do
+      "$FASTAPI_CI_DOCKER" push "$tag" >/dev/null
+    done
+    "$FASTAPI_CI_DOCKER" manifest create --insecure "$ref" "${per_platform[@]}" >/dev/null
+    "$FASTAPI_CI_DOCKER" manifest push --insecure --purge "$ref" >/dev/null
+  ) >&2 || status=$?
+  rm -rf "$config"
+  ((status == 0)) || { say "pushing $ref failed"; return 1; }
+  has_every_platform "$ref" || {
+    say "pushed $ref, but the registry lists $(registry_platforms "$ref" | paste -sd, -), not linux/amd64 and linux/arm64"
+    return 1
+  }
+  say "pushed $ref (linux/amd64, linux/arm64) in $((SECONDS - started)) s"
+}
+
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-  build_standin_image "$@"
+  case "${1:-}" in
+    --multi-platform) push_multi_platform_standin "${@:2}" ;;
+    --platforms-of) registry_platforms "${2:-$FASTAPI_CI_BASE_IMAGE_MULTIARCH}" | paste -sd, - ;;
+    *) build_standin_image "$@" ;;
+  esac
 fi

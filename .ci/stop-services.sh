@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop what .ci/services.sh started: the Kubernetes cluster, the registry, PostgreSQL 15/main and, with
+# Stop what .ci/services.sh started: the Kubernetes cluster, buildkitd, the registry, PostgreSQL 15/main and, with
 # --docker, the Docker engine (left running by default: other jobs share it).
 set -euo pipefail
 
@@ -25,6 +25,7 @@ stop_pidfile() {
 }
 
 bash "$(dirname "${BASH_SOURCE[0]}")/kubernetes.sh" down
+bash "$(dirname "${BASH_SOURCE[0]}")/buildkit.sh" down
 stop_pidfile registry "$FASTAPI_CI_STATE_DIR/registry.pid"
 if pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main" && $4 == "online" { found = 1 } END { exit !found }'; then
   pg_ctlcluster 15 main stop

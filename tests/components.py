@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,83 @@ class Registry:
     host: str
     username: str
     password: str
+
+
+@dataclass(frozen=True)
+class BuildKit:
+    """The standalone buildkitd of `.ci/buildkit.sh` and the buildx builder joined to it."""
+
+    address: str
+    buildx_config: str
+    builder: str
+    platforms: tuple[str, ...]
+    base_image: str
+    """The stand-in base in the registry: one manifest list, an image per platform."""
+
+    def buildx_env(self) -> dict[str, str]:
+        """What makes `docker buildx`, whatever its DOCKER_CONFIG, build with this builder."""
+        return {"BUILDX_CONFIG": self.buildx_config, "BUILDX_BUILDER": self.builder}
+
+
+QEMU_AARCH64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+def find_buildkit(docker_cli: list[str], registry: Registry) -> BuildKit:
+    """BuildKit as `.ci/services.sh` exports it, each part checked (or `component_missing`)."""
+    import httpx
+
+    found = BuildKit(
+        address=os.environ.get("FASTAPI_CI_BUILDKIT", "unix:///run/fastapi-ci/buildkitd.sock"),
+        buildx_config=os.environ.get("FASTAPI_CI_BUILDX_CONFIG", "/var/lib/fastapi-ci/buildx"),
+        builder=os.environ.get("FASTAPI_CI_BUILDX_BUILDER", "fastapi-ci-buildkit"),
+        platforms=tuple(
+            os.environ.get("FASTAPI_CI_BUILDKIT_PLATFORMS", "linux/amd64,linux/arm64").split(",")
+        ),
+        base_image=os.environ.get(
+            "FASTAPI_CI_BASE_IMAGE_MULTIARCH", f"{registry.host}/fastapi-ci/python-standin:3.11"
+        ),
+    )
+    # The F flag: the kernel opens QEMU at registration, so it runs inside containers too.
+    entry = QEMU_AARCH64.read_text().splitlines() if QEMU_AARCH64.exists() else []
+    flags = next((line.removeprefix("flags: ") for line in entry if line.startswith("flags: ")), "")
+    if entry[:1] != ["enabled"] or "F" not in flags:
+        component_missing("buildkit", f"QEMU: {QEMU_AARCH64} is not an enabled entry with flag F")
+    inspect = subprocess.run(
+        [*docker_cli, "buildx", "inspect", "--bootstrap", found.builder],
+        env={**os.environ, **found.buildx_env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if inspect.returncode != 0:
+        component_missing("buildkit", f"buildx builder {found.builder}: {inspect.stderr.strip()}")
+    offered = {
+        platform.strip().removesuffix("*")
+        for line in inspect.stdout.splitlines()
+        if line.startswith("Platforms:")
+        for platform in line.removeprefix("Platforms:").split(",")
+    }
+    if missing := set(found.platforms) - offered:
+        component_missing("buildkit", f"builder {found.builder} lacks {sorted(missing)}")
+    host, _, rest = found.base_image.partition("/")
+    repository, _, tag = rest.rpartition(":")
+    try:
+        listed = httpx.get(
+            f"http://{host}/v2/{repository}/manifests/{tag}",
+            auth=(registry.username, registry.password),
+            headers={"Accept": "application/vnd.docker.distribution.manifest.list.v2+json"},
+            timeout=10,
+        )
+    except httpx.HTTPError as error:
+        component_missing("buildkit", f"multi-platform base {found.base_image}: {error}")
+    platforms = {
+        f"{entry['platform']['os']}/{entry['platform']['architecture']}"
+        for entry in (listed.json().get("manifests", []) if listed.status_code == 200 else [])
+    }
+    if missing := set(found.platforms) - platforms:
+        component_missing("buildkit", f"{found.base_image} lists no image for {sorted(missing)}")
+    return found
 
 
 @dataclass(frozen=True)

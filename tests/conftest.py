@@ -18,9 +18,11 @@ import pytest
 
 from tests.components import (
     EXAMPLE_SERVICE,
+    BuildKit,
     Postgres,
     Registry,
     component_missing,
+    find_buildkit,
     free_port,
     throwaway_database,
 )
@@ -78,6 +80,12 @@ def registry() -> Registry:
         username=os.environ.get("FASTAPI_CI_REGISTRY_USER", "ci-user"),
         password=os.environ.get("FASTAPI_CI_REGISTRY_PASSWORD", "ci-password-123"),
     )
+
+
+@pytest.fixture(scope="session")
+def buildkit(docker_cli: list[str], registry: Registry) -> BuildKit:
+    """buildkitd, its buildx builder (remote driver), QEMU for arm64, the multi-platform base."""
+    return find_buildkit(docker_cli, registry)
 
 
 @pytest.fixture(scope="session")
