@@ -7,10 +7,10 @@
 #   .ci/buildkit.sh build      build the binaries unless cached; install the buildx plugin
 #   .ci/buildkit.sh qemu       mount binfmt_misc and enable QEMU's entries (F flag)
 #   .ci/buildkit.sh up         build, qemu, start buildkitd unless it answers, (re)create the builder
-#   .ci/buildkit.sh down       stop buildkitd (its cache is kept)
 #   .ci/buildkit.sh describe   the version column of services.sh's table
 #
-# Idempotent. Root, no systemd: buildkitd runs in the background, logging to $FASTAPI_CI_LOG_DIR.
+# Idempotent. Root, no systemd: buildkitd runs in the background, logging to $FASTAPI_CI_LOG_DIR;
+# .ci/stop-services.sh stops it (its pid file: $FASTAPI_CI_STATE_DIR/buildkitd.pid; the cache is kept).
 # Cached under /var/cache/fastapi-ci/<name>/<version> (survives between runs), with the shared
 # Go module and build caches, so a version bump downloads and compiles only what changed.
 # Needs Go (the machine's, GOTOOLCHAIN=local) and the Go module proxy.
@@ -212,22 +212,6 @@ up() {
   ensure_builder
 }
 
-down() {
-  local pid
-  [[ -f "$BUILDKITD_PIDFILE" ]] || return 0
-  pid="$(cat "$BUILDKITD_PIDFILE")"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 1
-    done
-    kill -0 "$pid" 2>/dev/null && die "buildkitd (pid $pid) did not stop within 30s"
-    say "stopped buildkitd (pid $pid)"
-  fi
-  rm -f "$BUILDKITD_PIDFILE"
-}
-
 # The version column of services.sh's table.
 describe() {
   printf 'buildkitd %s, buildx %s, builder %s: %s\n' \
@@ -242,9 +226,8 @@ main() {
     build) build ;;
     qemu) qemu ;;
     up) up ;;
-    down) down ;;
     describe) describe ;;
-    *) die "usage: $0 build|qemu|up|down|describe" ;;
+    *) die "usage: $0 build|qemu|up|describe" ;;
   esac
 }
 main "$@"

@@ -25,7 +25,7 @@ stop_pidfile() {
 }
 
 bash "$(dirname "${BASH_SOURCE[0]}")/kubernetes.sh" down
-bash "$(dirname "${BASH_SOURCE[0]}")/buildkit.sh" down
+stop_pidfile buildkitd "$FASTAPI_CI_STATE_DIR/buildkitd.pid"
 stop_pidfile registry "$FASTAPI_CI_STATE_DIR/registry.pid"
 if pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main" && $4 == "online" { found = 1 } END { exit !found }'; then
   pg_ctlcluster 15 main stop
