@@ -43,8 +43,8 @@ debian_mirror() {
     echo "$FASTAPI_CI_DEBIAN_MIRROR"
     return
   fi
-  local files=() f mirror
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  local apt="${FASTAPI_CI_APT_DIR:-/etc/apt}" files=() f mirror
+  for f in "$apt/sources.list" "$apt"/sources.list.d/*.list "$apt"/sources.list.d/*.sources; do
     [[ -f "$f" ]] && files+=("$f")
   done
   mirror=""
@@ -53,7 +53,7 @@ debian_mirror() {
       | sed 's:/*$::' | grep -E '/debian$' | head -n1 || true)"
   fi
   if [[ -z "$mirror" ]]; then
-    say "no Debian mirror (a URL ending in /debian) in the apt sources (/etc/apt/sources.list*); set FASTAPI_CI_DEBIAN_MIRROR"
+    say "no Debian mirror (a URL ending in /debian) in the apt sources ($apt/sources.list*); set FASTAPI_CI_DEBIAN_MIRROR"
     return 1
   fi
   echo "$mirror"
@@ -93,7 +93,7 @@ remove_rootfs() {
 # make_standin_rootfs ARCH TARBALL LOG
 make_standin_rootfs() {
   local arch="$1" tarball="$2" log="$3" mirror work root started=$SECONDS
-  mirror="$(debian_mirror)"
+  mirror="$(debian_mirror)" || return 1
   [[ -r "$HOST_CA_BUNDLE" ]] || { say "host CA bundle $HOST_CA_BUNDLE is missing (apt-get install ca-certificates)"; return 1; }
   qemu_ready "$arch" || {
     say "this machine cannot run $arch binaries: no enabled binfmt_misc entry with the F flag (bash .ci/buildkit.sh qemu)"
@@ -117,22 +117,25 @@ make_standin_rootfs() {
     "${root:?}"/var/lib/apt/lists/* "${root:?}"/usr/share/doc/* "${root:?}"/usr/share/man/* \
     "${root:?}"/usr/share/info/* "${root:?}"/usr/share/locale/* "${root:?}"/var/log/* \
     "${root:?}"/tmp/* "${root:?}"/var/tmp/*
-  tar -C "$root" --numeric-owner -cf "$tarball.partial" .
-  mv "$tarball.partial" "$tarball"
+  # Callers test this function (`|| return 1`), which turns set -e off in it: check the writes.
+  if ! tar -C "$root" --numeric-owner -cf "$tarball.partial" . || ! mv "$tarball.partial" "$tarball"; then
+    say "could not write $tarball"
+    rm -f "$tarball.partial"
+    remove_rootfs "$work"
+    return 1
+  fi
   remove_rootfs "$work"
   say "made the $arch root filesystem in $((SECONDS - started)) s: $tarball"
 }
 
-# standin_rootfs ARCH: the cached tarball of ARCH, made first if missing.
-standin_rootfs() {
+# ensure_standin_rootfs ARCH: make ARCH's cached tarball unless it is there.
+ensure_standin_rootfs() {
   local arch="$1" tarball log=debootstrap
   tarball="$(standin_tarball "$arch")"
+  [[ -s "$tarball" ]] && return 0
   mkdir -p "$FASTAPI_CI_CACHE_DIR" "$FASTAPI_CI_LOG_DIR"
   [[ "$arch" == amd64 ]] || log="debootstrap-$arch"
-  if [[ ! -s "$tarball" ]]; then
-    make_standin_rootfs "$arch" "$tarball" "$FASTAPI_CI_LOG_DIR/standin-$log.log" >&2
-  fi
-  echo "$tarball"
+  make_standin_rootfs "$arch" "$tarball" "$FASTAPI_CI_LOG_DIR/standin-$log.log"
 }
 
 # make_standin_image ARCH TAG: build TAG for linux/ARCH from ARCH's root filesystem, configured
@@ -141,7 +144,8 @@ standin_rootfs() {
 # own architecture whatever --platform says; a build records the platform it was asked for.
 make_standin_image() {
   local arch="$1" tag="$2" tarball context status=0
-  tarball="$(standin_rootfs "$arch")"
+  ensure_standin_rootfs "$arch" || return 1
+  tarball="$(standin_tarball "$arch")"
   context="$(mktemp -d /var/tmp/fastapi-ci-standin-context.XXXXXX)"
   # A hard link where the cache is on the same file system: no 150 MB copy.
   ln "$tarball" "$context/rootfs.tar" 2>/dev/null || cp "$tarball" "$context/rootfs.tar"
@@ -207,7 +211,7 @@ push_multi_platform_standin() {
   for arch in "${MULTI_PLATFORM_ARCHES[@]}"; do
     per_platform+=("$ref-$arch")
     if [[ "$("$FASTAPI_CI_DOCKER" image inspect --format '{{.Architecture}}' "$ref-$arch" 2>/dev/null)" != "$arch" ]]; then
-      make_standin_image "$arch" "$ref-$arch"
+      make_standin_image "$arch" "$ref-$arch" || return 1
     fi
   done
   # A throwaway client config holds the login, so no other docker client is left logged in.
