@@ -19,6 +19,8 @@ import pytest
 
 from tests.components import BuildKit, Registry
 
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.buildkit]
+
 MANIFEST_LIST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.index.v1+json",
