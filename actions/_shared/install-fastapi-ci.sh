@@ -12,23 +12,34 @@
 # action of the same job adds its extras to the same venv; one whose extras are already
 # there installs nothing.
 #
-# Between the two, each action.yml restores `cache-dir` with actions/cache under
-# `cache-key` (the lock's hash, the OS, CPU and Python): uv's wheel cache and uv itself,
-# so a warm job installs from disk, without the network, in about a second.
+# Between the two, each action.yml restores `cache-dir` with actions/cache under `cache-key`:
+# the venv this script built in an earlier job (and uv itself, when the runner has none), so
+# a warm job only checks it against the lock (`uv sync`, no download, well under a second)
+# instead of unpacking every wheel again. uv's wheel cache is not saved: the venv holds the
+# same files once. The key names what the venv is built from and for: the lock, the extra set,
+# the OS, CPU, uv, and the interpreter (version, real path) and the venv's own path, as a
+# venv is not relocatable (its scripts name its path, its python links to the base one).
+# A venv restored that was built for another interpreter or path (its .fastapi-ci-built-for
+# says) is removed and rebuilt, never used.
 #
 # FASTAPI_CI_CACHE=false (deploy.yml's deploy job sets it): no cache is restored or saved,
 # and nothing already on disk is run. A cache is written by whichever job saved its key
 # first, and a job that ran the service's tests ran third-party code that could have
-# changed uv or an unpacked wheel before the save; a job holding production secrets
-# executes only what it fetched itself, hash-checked (uv from uv-requirements.txt, every
-# wheel from uv.lock), in a directory of its own, deleted afterwards.
+# changed uv or the venv before the save; a job holding production secrets executes only
+# what it fetched itself, hash-checked (uv from uv-requirements.txt, every wheel from
+# uv.lock), uv and its wheel cache in a directory of its own, deleted afterwards.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
-venv=$temp/fastapi-ci-venv
+# What actions/cache saves and restores: the venv, and uv (uv/) when the script fetched it.
 cache_dir=$temp/fastapi-ci-cache
-stamp=$venv/.installed-from
+venv=$cache_dir/venv
+built_for=$venv/.fastapi-ci-built-for
+# uv's wheel cache, for this job only (the venv is what is cached).
+uv_cache=$temp/fastapi-ci-uv-cache
+# This job's own record, never cached: what this job installed.
+stamp=$temp/fastapi-ci-installed
 # uv itself, when the runner has none: pinned and hash-checked by this file, whose content
 # is part of the cache key, so a cached copy is always the one the file names.
 uv_requirements=$root/actions/_shared/uv-requirements.txt
@@ -54,14 +65,18 @@ already_installed() {  # the code, and every extra asked for (arguments)
 # The extras, sorted and unique, space-separated (what the stamp and the cache key name).
 extra_set() { printf '%s\n' "$@" | sed '/^$/d' | sort -u | paste -sd' ' -; }
 
-project_python() {  # the runner's python3, if it is the version .python-version asks or newer
+# The runner's python3, if it is the version .python-version asks or newer, as
+# "py3.11.7 /its/real/path": the interpreter says where it is (a pyenv shim on PATH is a
+# script; uv would take a venv built by the interpreter for one built by another).
+runner_python() {
   local python
   python=$(command -v python3 || command -v python || true)
-  if [[ -z "$python" ]] || ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  if [[ -z "$python" ]] || ! "$python" -c 'import os, sys
+if sys.version_info < (3, 11): sys.exit(1)
+print("py%d.%d.%d" % sys.version_info[:3], os.path.realpath(sys.executable))'; then
     echo "::error title=fastapi-ci::fastapi-ci needs Python >= 3.11 on PATH (found: ${python:-none}); add actions/setup-python before this step" >&2
     exit 2
   fi
-  echo "$python"
 }
 
 set_output() {
@@ -73,29 +88,39 @@ plan() {
     set_output "installed=true"
     return
   fi
-  local python lock_hash python_tag extras
-  python=$(project_python)
+  local lock_hash built_for_now extras
+  # What the venv is built for: "py3.11.7 /real/path/of/python3.11 VENV".
+  built_for_now="$(runner_python) $venv"
   extras=$(extra_set "$@")
   lock_hash=$(cat "$root/uv.lock" "$uv_requirements" | sha256sum | cut -c1-16)
-  python_tag=$("$python" -c 'import sys; print("py%d.%d" % sys.version_info[:2])')
   set_output "installed=false"
   if cache_allowed; then set_output "cache=true"; else set_output "cache=false"; fi
   set_output "cache-dir=$cache_dir"
-  # Each extra set caches only the wheels it installs (schema-guard's is a few MB).
-  set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-$python_tag-uv$uv_version-$lock_hash-$(tr " " + <<<"${extras:-core}")"
+  # Each extra set caches only what it installs (schema-guard's venv is a few MB). The
+  # Python's full version, then a hash of its real path and the venv's path.
+  set_output "cache-key=fastapi-ci-${RUNNER_OS:-$(uname -s)}-$(uname -m)-${built_for_now%% *}-$(sha256sum <<<"$built_for_now" | cut -c1-8)-uv$uv_version-$lock_hash-$(tr " " + <<<"${extras:-core}")"
 }
 
 install() {
   if already_installed "$@"; then
     echo "fastapi-ci is already installed in $venv"
   else
-    local python uv extras extra
+    local interpreter python uv extras extra built_for_now
     local -a extra_flags=()
-    python=$(project_python)
+    interpreter=$(runner_python)
+    python=${interpreter#* }
+    built_for_now="$interpreter $venv"
+    tools_dir=$cache_dir
     if ! cache_allowed; then
       private_cache=$(mktemp -d "$temp/fastapi-ci-private-cache.XXXXXX")
-      cache_dir=$private_cache
+      tools_dir=$private_cache
+      uv_cache=$private_cache/wheels
       trap 'rm -rf "$private_cache"' EXIT
+      # A venv this job did not install came from elsewhere: never run it here.
+      if [[ ! -f "$stamp" ]]; then rm -rf "$venv"; fi
+    elif [[ -e "$venv" && "$(cat "$built_for" 2>/dev/null)" != "$built_for_now" ]]; then
+      echo "::notice title=fastapi-ci::the restored venv was built for $(cat "$built_for" 2>/dev/null || echo 'something unknown'), not $built_for_now: building a new one"
+      rm -rf "$venv"
     fi
     # What this job installed before stays: the venv gets the union of the extra sets.
     # shellcheck disable=SC2046  # the installed set is space-separated words
@@ -103,24 +128,26 @@ install() {
     for extra in $extras; do extra_flags+=(--extra "$extra"); done
     uv=$(command -v uv || true)
     if [[ -z "$uv" ]]; then
-      uv=$cache_dir/uv/bin/uv
+      uv=$tools_dir/uv/bin/uv
       if [[ ! -x "$uv" ]]; then
         # NOTE: uv installs the locked set in about a second, pip in ~20 s.
         # A wheel only (never a Rust build from the sdist), nothing else to resolve, and
         # only one whose hash the requirements file lists.
         "$python" -m pip install --quiet --disable-pip-version-check --no-deps \
-          --require-hashes --only-binary=:all: --no-compile --target "$cache_dir/uv" \
+          --require-hashes --only-binary=:all: --no-compile --target "$tools_dir/uv" \
           -r "$uv_requirements"
       fi
     fi
-    # One `uv sync` straight from uv.lock: it creates the venv and installs the locked
-    # runtime set, hash-checked (every wheel must match the lock, byte for byte), by the
-    # URLs the lock names, so no index page is fetched. The package itself is installed
-    # editable: its code is read from this checkout, only its metadata is built, and uv
-    # caches that build until pyproject.toml's mtime changes (a stale build cannot hide a
-    # code change). From a restored cache with that build, no network request at all.
-    UV_CACHE_DIR=$cache_dir/wheels UV_PROJECT_ENVIRONMENT=$venv UV_PYTHON_DOWNLOADS=never \
+    # One `uv sync` straight from uv.lock: it creates the venv (or checks a restored one:
+    # exact, so what the lock does not name for these extras is removed) and installs the
+    # locked runtime set, hash-checked (every wheel must match the lock, byte for byte), by
+    # the URLs the lock names, so no index page is fetched. The package itself is installed
+    # editable: its code is read from this checkout, only its metadata is built (by uv
+    # itself, no backend fetched); a restored venv's copy pointing at another checkout's
+    # path is reinstalled. From a restored venv, no network request at all.
+    UV_CACHE_DIR=$uv_cache UV_PROJECT_ENVIRONMENT=$venv UV_PYTHON_DOWNLOADS=never \
       "$uv" sync --quiet --frozen --no-dev "${extra_flags[@]}" --python "$python" --project "$root"
+    echo "$built_for_now" >"$built_for"
     printf '%s\n%s\n' "$(code_id)" "$extras" >"$stamp"
   fi
   if [[ -n "${GITHUB_PATH:-}" ]]; then

@@ -6,7 +6,8 @@
 Every composite action begins with `install-fastapi-ci.sh plan`, actions/cache restoring the
 plan's `cache-dir` under its `cache-key`, then `install-fastapi-ci.sh install`. This times
 `plan` + `install` (two `bash` processes, as the action's two steps run them) in each case,
-every run in a fresh temporary RUNNER_TEMP:
+every run in a fresh, empty RUNNER_TEMP, always at the same path (as GitHub's
+/home/runner/work/_temp: a cached venv is only used at the path it was built for):
 
 * cold: nothing restored (a cache miss): uv downloads the locked set from PyPI;
 * cold, no uv: the same with no `uv` on PATH (a runner without uv): the script first
@@ -15,7 +16,8 @@ every run in a fresh temporary RUNNER_TEMP:
   RUNNER_TEMP before the clock starts, as actions/cache would restore it. That restore is
   actions/cache's work, not the script's: it is NOT in the figure; the copy's own median
   (until it is on disk) is printed beside the table for scale (on GitHub the restore is a
-  download + untar instead);
+  download + untar instead). Warm installs run with UV_OFFLINE=1: one that needed a
+  download fails the benchmark instead of passing for warm;
 * warm, no uv: the same, from a cache filled by a cold run without uv (uv comes from it);
 * installed: the second action of the same job: `plan` + `install` again in the RUNNER_TEMP
   the warm run just installed into (the plan says installed=true, the cache step is skipped);
@@ -35,9 +37,11 @@ warm under 1 s, cold under 5 s.
 Then, per action (issue #18: each installs the core plus only its extra), with uv on PATH:
 the cache archive's size, and cold (nothing restored) and warm times, where warm INCLUDES
 the restore done as actions/cache does it: `tar` extracting a zstd archive of the cache dir
-(`tar --use-compress-program zstdmt`), into a fresh RUNNER_TEMP. Targets: schema-guard's
+(`tar --use-compress-program zstdmt`), into a fresh RUNNER_TEMP; and the naive way for the
+same set (pip, as above, with the set's extras), `--pip-runs` times. Targets: schema-guard's
 cache <= 30 MB, its warm overhead with the restore <= 1.5 s, its cold <= 5 s; the full set
-(every extra) warm with the restore <= 4 s. `--per-action-only` skips the first table.
+(every extra) warm with the restore <= 4 s. `--per-action-only` skips the first table;
+`--action NAME` (repeatable) times only those sets, e.g. `--action "full set"`.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTALL = REPO_ROOT / "actions" / "_shared" / "install-fastapi-ci.sh"
+# The plan's cache-dir under RUNNER_TEMP: what actions/cache saves and restores.
+CACHE_DIR = "fastapi-ci-cache"
 TARGET_WARM_SECONDS = 1.0
 TARGET_COLD_SECONDS = 5.0
 CASES = ("cold", "cold, no uv", "warm", "warm, no uv", "installed", "pip")
@@ -144,9 +150,14 @@ def job_env(runner_temp: Path) -> dict[str, str]:
     }
 
 
-def plan_and_install(runner: Runner, runner_temp: Path, extras: tuple[str, ...] = ()) -> float:
-    """Wall time of the action's two steps: `plan`, then `install` (with the action's extras)."""
-    extra = job_env(runner_temp)
+def plan_and_install(
+    runner: Runner, runner_temp: Path, extras: tuple[str, ...] = (), *, offline: bool = False
+) -> float:
+    """Wall time of the action's two steps: `plan`, then `install` (with the action's extras).
+
+    offline: a warm run, which must need no download (uv fails instead of fetching).
+    """
+    extra = job_env(runner_temp) | ({"UV_OFFLINE": "1"} if offline else {})
     started = time.perf_counter()
     runner.run(["bash", str(runner.script), "plan", *extras], extra)
     runner.run(["bash", str(runner.script), "install", *extras], extra)
@@ -175,7 +186,7 @@ def check_cold(runner_temp: Path, bootstrapped_uv: bool) -> None:
     """The run really was a cold install, with uv bootstrapped from PyPI when wanted."""
     if outputs(runner_temp).get("installed") != "false":
         raise SystemExit(f"cold run found an install in {runner_temp}")
-    uv_in_cache = (runner_temp / "fastapi-ci-cache" / "uv" / "bin" / "uv").exists()
+    uv_in_cache = (runner_temp / CACHE_DIR / "uv" / "bin" / "uv").exists()
     if uv_in_cache != bootstrapped_uv:
         raise SystemExit(f"uv in the cache dir: {uv_in_cache}, expected {bootstrapped_uv}")
 
@@ -183,24 +194,40 @@ def check_cold(runner_temp: Path, bootstrapped_uv: bool) -> None:
 def restore(source: Path, runner_temp: Path) -> float:
     """actions/cache's part, done by hand: the filled cache dir into the fresh RUNNER_TEMP."""
     started = time.perf_counter()
-    shutil.copytree(source, runner_temp / "fastapi-ci-cache", symlinks=True)
+    shutil.copytree(source, runner_temp / CACHE_DIR, symlinks=True)
     os.sync()  # written out now: the install's clock must not pay the restore's writeback
     return time.perf_counter() - started
 
 
+# Every job's RUNNER_TEMP: one path, as on GitHub's runners (/home/runner/work/_temp).
+RUNNER_TEMP = Path(tempfile.gettempdir()) / f"bench-install-runner-temp-{os.getpid()}"
+
+
 def in_fresh_temp(work: Callable[[Path], float]) -> float:
-    """Run one measurement in a fresh RUNNER_TEMP, removed afterwards (untimed)."""
-    with tempfile.TemporaryDirectory(prefix="bench-install-runner-temp-") as runner_temp:
+    """Run one measurement in a fresh, empty RUNNER_TEMP, removed afterwards (untimed)."""
+    shutil.rmtree(RUNNER_TEMP, ignore_errors=True)
+    RUNNER_TEMP.mkdir()
+    try:
         os.sync()  # nor the writeback of the case before (its files, their removal)
-        return work(Path(runner_temp))
+        return work(RUNNER_TEMP)
+    finally:
+        shutil.rmtree(RUNNER_TEMP, ignore_errors=True)
 
 
-def fill_cache(runner: Runner, destination: Path, bootstrapped_uv: bool) -> Path:
-    """One untimed cold install whose cache dir the warm runs will restore."""
+def fill_cache(
+    runner: Runner, destination: Path, bootstrapped_uv: bool = False, extras: tuple[str, ...] = ()
+) -> Path:
+    """One untimed cold install (in RUNNER_TEMP); its cache dir, kept for the warm runs."""
+
+    def cold_then_keep(runner_temp: Path) -> float:
+        plan_and_install(runner, runner_temp, extras)
+        check_cold(runner_temp, bootstrapped_uv)
+        shutil.copytree(runner_temp / CACHE_DIR, destination / CACHE_DIR, symlinks=True)
+        return 0.0
+
     destination.mkdir()
-    plan_and_install(runner, destination)
-    check_cold(destination, bootstrapped_uv)
-    return destination / "fastapi-ci-cache"
+    in_fresh_temp(cold_then_keep)
+    return destination / CACHE_DIR
 
 
 def seconds(values: list[float]) -> str:
@@ -269,13 +296,14 @@ def extract(cache_archive: Path, runner_temp: Path) -> float:
 
 @dataclass
 class ActionFigures:
-    """One action's figures: cache sizes, cold runs, warm runs (restore, install)."""
+    """One action's figures: cache sizes, cold runs, warm runs (restore, install), pip runs."""
 
     cache_mb: float = 0.0
     archive_mb: float = 0.0
     cold: list[float] = field(default_factory=list)
     restore: list[float] = field(default_factory=list)
     warm_install: list[float] = field(default_factory=list)
+    pip: list[float] = field(default_factory=list)
 
     @property
     def warm(self) -> list[float]:
@@ -283,22 +311,38 @@ class ActionFigures:
         return [r + i for r, i in zip(self.restore, self.warm_install, strict=True)]
 
 
-def bench_actions(runner: Runner, runs: int, scratch: Path) -> dict[str, ActionFigures]:
-    """Cold and warm (restore included) per action set, the sets alternating in each run."""
-    figures = {name: ActionFigures() for name in ACTION_SETS}
+def export_requirements(runner: Runner, extras: tuple[str, ...], destination: Path) -> Path:
+    """The locked set with these extras, as pip installs it (`uv export`, hashes included)."""
+    runner.run(
+        [
+            *("uv", "export", "--quiet", "--frozen", "--no-dev", "--no-emit-project"),
+            *(f"--extra={extra}" for extra in extras),
+            *("--project", str(REPO_ROOT), "--output-file", str(destination)),
+        ],
+        {},
+    )
+    return destination
+
+
+def bench_actions(
+    runner: Runner, runs: int, pip_runs: int, scratch: Path, sets: dict[str, tuple[str, ...]]
+) -> dict[str, ActionFigures]:
+    """Cold, warm (restore included) and pip per action set, the sets alternating in each run."""
+    figures = {name: ActionFigures() for name in sets}
     archives: dict[str, Path] = {}
-    for name, extras in ACTION_SETS.items():
-        filled = scratch / f"filled-{len(archives)}"
-        filled.mkdir()
-        plan_and_install(runner, filled, extras)  # untimed: what the warm runs restore
-        cache_dir = filled / "fastapi-ci-cache"
+    requirements: dict[str, Path] = {}
+    for index, (name, extras) in enumerate(sets.items()):
+        # Untimed: the cache the warm runs restore.
+        cache_dir = fill_cache(runner, scratch / f"filled-{index}", extras=extras)
         figures[name].cache_mb = (
             sum(f.stat().st_size for f in cache_dir.rglob("*") if f.is_file()) / 1e6
         )
-        archives[name] = archive(cache_dir, filled)
+        archives[name] = archive(cache_dir, cache_dir.parent)
         figures[name].archive_mb = archives[name].stat().st_size / 1e6
+        requirements[name] = export_requirements(runner, extras, scratch / f"set-{index}.txt")
     for index in range(runs):
-        for name, extras in ACTION_SETS.items():
+        load = os.getloadavg()[0]
+        for name, extras in sets.items():
 
             def cold(runner_temp: Path, extras: tuple[str, ...] = extras) -> float:
                 return plan_and_install(runner, runner_temp, extras)
@@ -307,12 +351,17 @@ def bench_actions(runner: Runner, runs: int, scratch: Path) -> dict[str, ActionF
                 runner_temp: Path, name: str = name, extras: tuple[str, ...] = extras
             ) -> float:
                 figures[name].restore.append(extract(archives[name], runner_temp))
-                return plan_and_install(runner, runner_temp, extras)
+                return plan_and_install(runner, runner_temp, extras, offline=True)
+
+            def pip(runner_temp: Path, name: str = name) -> float:
+                return naive(runner, runner_temp, requirements[name])
 
             figures[name].cold.append(in_fresh_temp(cold))
             figures[name].warm_install.append(in_fresh_temp(warm))
+            if index < pip_runs:
+                figures[name].pip.append(in_fresh_temp(pip))
         print(
-            f"per action, run {index + 1}: "
+            f"per action, run {index + 1} (load {load:.2f}): "
             + "  ".join(
                 f"{name} cold {f.cold[-1]:.2f} warm {f.warm[-1]:.2f}" for name, f in figures.items()
             )
@@ -321,33 +370,36 @@ def bench_actions(runner: Runner, runs: int, scratch: Path) -> dict[str, ActionF
 
 
 def print_action_table(figures: dict[str, ActionFigures]) -> None:
-    """action | cache MB (dir / zstd archive) | cold | warm = restore + install (medians)."""
+    """action | cache MB (dir / zstd archive) | cold | warm = restore + install | pip (medians)."""
     print(
         f"\n{'action':<15} {'cache MB':>9} {'archive MB':>10} {'cold s':>7} "
-        f"{'restore s':>9} {'install s':>9} {'warm s':>7}"
+        f"{'restore s':>9} {'install s':>9} {'warm s':>7} {'pip s':>7} {'warm vs pip':>11}"
     )
     for name, f in figures.items():
+        ratio = f"{statistics.median(f.warm) / statistics.median(f.pip):.3f}x" if f.pip else "-"
         print(
             f"{name:<15} {f.cache_mb:>9.1f} {f.archive_mb:>10.1f} {seconds(f.cold):>7} "
-            f"{seconds(f.restore):>9} {seconds(f.warm_install):>9} {seconds(f.warm):>7}"
+            f"{seconds(f.restore):>9} {seconds(f.warm_install):>9} {seconds(f.warm):>7} "
+            f"{seconds(f.pip):>7} {ratio:>11}"
         )
-    guard, full = figures["schema-guard"], figures["full set"]
-    print(
-        f"target schema-guard cache <= {TARGET_SCHEMA_GUARD_CACHE_MB:.0f} MB:        "
-        f"{verdict(guard.cache_mb <= TARGET_SCHEMA_GUARD_CACHE_MB)}"
-    )
-    print(
-        f"target schema-guard warm+restore <= {TARGET_SCHEMA_GUARD_WARM_SECONDS} s: "
-        f"{verdict(statistics.median(guard.warm) <= TARGET_SCHEMA_GUARD_WARM_SECONDS)}"
-    )
-    print(
-        f"target schema-guard cold <= {TARGET_SCHEMA_GUARD_COLD_SECONDS:.0f} s:          "
-        f"{verdict(statistics.median(guard.cold) <= TARGET_SCHEMA_GUARD_COLD_SECONDS)}"
-    )
-    print(
-        f"target full set warm+restore <= {TARGET_FULL_WARM_SECONDS:.0f} s:     "
-        f"{verdict(statistics.median(full.warm) <= TARGET_FULL_WARM_SECONDS)}"
-    )
+    if guard := figures.get("schema-guard"):
+        print(
+            f"target schema-guard cache <= {TARGET_SCHEMA_GUARD_CACHE_MB:.0f} MB:        "
+            f"{verdict(guard.cache_mb <= TARGET_SCHEMA_GUARD_CACHE_MB)}"
+        )
+        print(
+            f"target schema-guard warm+restore <= {TARGET_SCHEMA_GUARD_WARM_SECONDS} s: "
+            f"{verdict(statistics.median(guard.warm) <= TARGET_SCHEMA_GUARD_WARM_SECONDS)}"
+        )
+        print(
+            f"target schema-guard cold <= {TARGET_SCHEMA_GUARD_COLD_SECONDS:.0f} s:          "
+            f"{verdict(statistics.median(guard.cold) <= TARGET_SCHEMA_GUARD_COLD_SECONDS)}"
+        )
+    if full := figures.get("full set"):
+        print(
+            f"target full set warm+restore <= {TARGET_FULL_WARM_SECONDS:.0f} s:     "
+            f"{verdict(statistics.median(full.warm) <= TARGET_FULL_WARM_SECONDS)}"
+        )
 
 
 def main() -> int:
@@ -360,6 +412,12 @@ def main() -> int:
         "--per-action-only", action="store_true", help="only the per-action table (issue #18)"
     )
     parser.add_argument(
+        "--action",
+        action="append",
+        choices=list(ACTION_SETS),
+        help="time only this set in the per-action table (repeatable; default: every one)",
+    )
+    parser.add_argument(
         "--script",
         type=Path,
         default=INSTALL,
@@ -368,6 +426,7 @@ def main() -> int:
     )
     arguments = parser.parse_args()
     pip_runs = arguments.runs if arguments.pip_runs is None else arguments.pip_runs
+    sets = {name: ACTION_SETS[name] for name in arguments.action or ACTION_SETS}
     python = real_python(arguments.python)
     times: dict[str, list[float]] = {case: [] for case in CASES}
     restores: list[float] = []
@@ -380,23 +439,17 @@ def main() -> int:
         scratch = Path(scratch_name)
         with_uv, without_uv = runner_environments(python, scratch, arguments.script.resolve())
         if arguments.per_action_only:
-            print_action_table(bench_actions(with_uv, arguments.runs, scratch))
+            print_action_table(bench_actions(with_uv, arguments.runs, pip_runs, scratch, sets))
+            print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             return 0
-        requirements = scratch / "requirements.txt"
-        with_uv.run(
-            [
-                *("uv", "export", "--quiet", "--frozen", "--no-dev", "--no-emit-project"),
-                *("--project", str(REPO_ROOT), "--output-file", str(requirements)),
-            ],
-            {},
-        )
+        requirements = export_requirements(with_uv, (), scratch / "requirements.txt")
         packages = sum(1 for line in requirements.read_text().splitlines() if "==" in line)
         print(f"locked runtime set: {packages} packages (uv export --frozen --no-dev)")
         print("filling the caches the warm runs restore (two untimed cold installs) ...")
         warm_source = fill_cache(with_uv, scratch / "filled", bootstrapped_uv=False)
         warm_no_uv_source = fill_cache(without_uv, scratch / "filled-no-uv", bootstrapped_uv=True)
         size_mb = sum(f.stat().st_size for f in warm_source.rglob("*") if f.is_file()) / 1e6
-        print(f"restored cache dir: {size_mb:.0f} MB (uv's wheel cache)\n")
+        print(f"restored cache dir: {size_mb:.0f} MB (what the plan's cache-dir holds)\n")
 
         def cold(runner: Runner, bootstrapped_uv: bool) -> Callable[[Path], float]:
             def work(runner_temp: Path) -> float:
@@ -408,7 +461,7 @@ def main() -> int:
 
         def warm_then_installed(runner_temp: Path) -> float:
             restores.append(restore(warm_source, runner_temp))
-            elapsed = plan_and_install(with_uv, runner_temp)
+            elapsed = plan_and_install(with_uv, runner_temp, offline=True)
             if outputs(runner_temp).get("installed") != "false":
                 raise SystemExit("warm run found an install already there")
             # The second action of the same job, in the same RUNNER_TEMP.
@@ -420,7 +473,7 @@ def main() -> int:
 
         def warm_no_uv(runner_temp: Path) -> float:
             restore(warm_no_uv_source, runner_temp)
-            return plan_and_install(without_uv, runner_temp)
+            return plan_and_install(without_uv, runner_temp, offline=True)
 
         for index in range(arguments.runs):
             load = os.getloadavg()[0]
@@ -461,7 +514,9 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-install-actions-") as scratch_name:
         with_uv, _ = runner_environments(python, Path(scratch_name), arguments.script.resolve())
-        print_action_table(bench_actions(with_uv, arguments.runs, Path(scratch_name)))
+        print_action_table(
+            bench_actions(with_uv, arguments.runs, pip_runs, Path(scratch_name), sets)
+        )
     return 0
 
 
