@@ -19,6 +19,20 @@ from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_miss
 from tests.swarm import SwarmService, Versions, create_service, remove_service
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The pip a runner's Python brings (actions/setup-python's 3.11, Ubuntu's python3-venv).
+PIP_23 = "23.2.1"
+
+
+def venv_with_pip_23(directory: Path) -> Path:
+    """A fresh venv as a user's or a runner's Python makes it, with pip 23: its bin/."""
+    subprocess.run(["python3", "-m", "venv", str(directory)], check=True)
+    python = str(directory / "bin" / "python")
+    pip_version = subprocess.run(
+        [python, "-m", "pip", "--version"], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+    if pip_version != PIP_23:
+        subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={PIP_23}"], check=True)
+    return directory / "bin"
 
 
 def wait_for_http(url: str, timeout: float = 30.0) -> httpx.Response:

@@ -1,4 +1,5 @@
-"""fastapi-ci as a normal tool: the built wheel, uploaded to a package index, installed by uv.
+"""fastapi-ci as a normal tool: the built wheel, uploaded to a package index, installed by
+uv, and by pipx (a pinned pipx, in a fresh venv with the pip 23 users' Pythons bring).
 
 The index is a real one (pypiserver) on 127.0.0.1, started by the test; what it does not
 hold (fastapi-ci's dependencies) it redirects to PyPI, as a private index in front of PyPI
@@ -23,6 +24,7 @@ import pytest
 
 from tests.components import REPO_ROOT, free_port
 from tests.e2e.conftest import copy_tracked_files
+from tests.integration.conftest import venv_with_pip_23
 
 BIN = Path(sys.executable).parent
 UV = shutil.which("uv") or str(BIN / "uv")
@@ -87,16 +89,34 @@ def test_the_release_builds_an_sdist_and_a_wheel_named_by_the_version(dist: Path
     ]
 
 
-def test_uv_tool_install_from_an_index_gives_the_command_at_the_released_version(
-    dist: Path, index: str, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def published(dist: Path, index: str) -> str:
+    """The release uploaded to the index (once: an index refuses a second upload): its URL."""
     subprocess.run(
         [UV, "publish", "--quiet", "--publish-url", f"{index}/", "--username", "ci",
          "--password", "unused", *map(str, distributions(dist))],
         check=True,
     )  # fmt: skip
+    return index
+
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A user's shell: none of this session's venv, test settings, or local wheel directory."""
+    drop = ("FASTAPI_CI_", "VIRTUAL_ENV", "PIP_FIND_LINKS", "PIP_INDEX_URL", "UV_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(drop)}, **extra}
+
+
+def assert_released_version(command: Path) -> None:
+    shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == f"fastapi-ci {VERSION}"
+
+
+def test_uv_tool_install_from_an_index_gives_the_command_at_the_released_version(
+    published: str, tmp_path: Path
+) -> None:
+    index = published
     tools = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("FASTAPI_CI_", "VIRTUAL_ENV"))},
+        **user_env(),
         "UV_TOOL_DIR": str(tmp_path / "tools"),
         "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
     }
@@ -108,8 +128,7 @@ def test_uv_tool_install_from_an_index_gives_the_command_at_the_released_version
     )  # fmt: skip
     command = tmp_path / "bin" / "fastapi-ci"
 
-    shown = subprocess.run([command, "--version"], capture_output=True, text=True, check=True)
-    assert shown.stdout.strip() == f"fastapi-ci {VERSION}"
+    assert_released_version(command)
 
     # The release's commit came with it: init pins the callers to it without --ref.
     project = tmp_path / "project"
@@ -121,3 +140,45 @@ def test_uv_tool_install_from_an_index_gives_the_command_at_the_released_version
         check=True,
     )
     assert json.loads(plan.stdout)["release"] == {"version": VERSION, "commit": RELEASE_COMMIT}
+
+
+def test_pipx_install_from_an_index_gives_the_command_at_the_released_version(
+    published: str, tmp_path: Path
+) -> None:
+    # pipx as users have it: the version the lock pins, hash-checked, into a fresh venv of
+    # its own with pip 23.
+    runner_bin = venv_with_pip_23(tmp_path / "pipx-venv")
+    requirements = tmp_path / "pipx-requirements.txt"
+    subprocess.run(
+        [UV, "export", "--quiet", "--frozen", "--only-group", "tool-installers",
+         "--no-emit-project", "--project", str(REPO_ROOT), "--output-file", str(requirements)],
+        check=True,
+    )  # fmt: skip
+    env = user_env(PIP_CONFIG_FILE=os.devnull)
+    subprocess.run(
+        [runner_bin / "python", "-m", "pip", "install", "--quiet", "--require-hashes",
+         "--no-deps", "-r", requirements],
+        env=env,
+        check=True,
+    )  # fmt: skip
+    pipx_home = {
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(tmp_path / "bin"),
+        "PIPX_MAN_DIR": str(tmp_path / "man"),
+    }
+    subprocess.run(
+        [runner_bin / "pipx", "install", "--quiet", "--index-url", f"{published}/simple/",
+         "fastapi-ci"],
+        env=env | pipx_home,
+        check=True,
+    )  # fmt: skip
+
+    assert_released_version(tmp_path / "bin" / "fastapi-ci")
+    listed = subprocess.run(
+        [runner_bin / "pipx", "list", "--short"],
+        env=env | pipx_home,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert listed.stdout.split() == ["fastapi-ci", VERSION]

@@ -27,6 +27,7 @@ import yaml
 
 from tests.components import EXAMPLE_SERVICE, REPO_ROOT
 from tests.e2e.conftest import copy_tracked_files
+from tests.integration.conftest import venv_with_pip_23
 
 # Extras that locked packages are asked for with; a later release declares them too.
 EXTRAS = {"coverage": ["toml"], "cachecontrol": ["filecache"], "sqlalchemy": ["asyncio"]}
@@ -34,7 +35,6 @@ EXTRAS = {"coverage": ["toml"], "cachecontrol": ["filecache"], "sqlalchemy": ["a
 NOT_IN_THE_LOCKS = ["hatchling", "uv-build", "uv", "tomli"]
 NEWER = "99.0.0"
 LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==(\S+)", re.MULTILINE)
-PIP_23 = "23.2.1"
 
 
 def canonical(name: str) -> str:
@@ -123,20 +123,7 @@ def step_script(workflow: str, step_name: str) -> str:
 @pytest.fixture(scope="module")
 def runner_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runner's fresh Python, as actions/setup-python leaves it: a venv with pip 23."""
-    runner = tmp_path_factory.mktemp("runner-python")
-    subprocess.run(["python3", "-m", "venv", str(runner)], check=True)
-    pip_version = subprocess.run(
-        [str(runner / "bin/python"), "-m", "pip", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[1]
-    if pip_version != PIP_23:
-        subprocess.run(
-            [str(runner / "bin/python"), "-m", "pip", "install", "-q", f"pip=={PIP_23}"],
-            check=True,
-        )
-    return runner / "bin"
+    return venv_with_pip_23(tmp_path_factory.mktemp("runner-python") / "venv")
 
 
 def run_step(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
