@@ -14,8 +14,16 @@ from typing import IO
 
 import httpx
 import pytest
+import yaml
 
-from tests.components import EXAMPLE_SERVICE, Postgres, Registry, component_missing, free_port
+from tests.components import (
+    EXAMPLE_SERVICE,
+    REPO_ROOT,
+    Postgres,
+    Registry,
+    component_missing,
+    free_port,
+)
 from tests.swarm import SwarmService, Versions, create_service, remove_service
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -33,6 +41,16 @@ def venv_with_pip_23(directory: Path) -> Path:
     if pip_version != PIP_23:
         subprocess.run([python, "-m", "pip", "install", "-q", f"pip=={PIP_23}"], check=True)
     return directory / "bin"
+
+
+def step_script(workflow: str, step_name: str) -> str:
+    """The `run:` text of a workflow step, as the runner would execute it."""
+    jobs = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / workflow).read_text())["jobs"]
+    for job in jobs.values():
+        for step in job.get("steps", []):
+            if step.get("name") == step_name:
+                return str(step["run"])
+    raise AssertionError(f"{workflow} has no step named {step_name!r}")
 
 
 def wait_for_http(url: str, timeout: float = 30.0) -> httpx.Response:

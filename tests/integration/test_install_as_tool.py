@@ -1,5 +1,6 @@
 """fastapi-ci as a normal tool: the built wheel, uploaded to a package index, installed by
-uv, and by pipx (a pinned pipx, in a fresh venv with the pip 23 users' Pythons bring).
+uv, by pipx (a pinned pipx, in a fresh venv with the pip 23 users' Pythons bring), and with
+every extra by pip 23; and the wheel release.yml builds from a release tag says the tag's version.
 
 The index is a real one (pypiserver) on 127.0.0.1, started by the test; what it does not
 hold (fastapi-ci's dependencies) it redirects to PyPI, as a private index in front of PyPI
@@ -21,10 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.components import REPO_ROOT, free_port
 from tests.e2e.conftest import copy_tracked_files
-from tests.integration.conftest import venv_with_pip_23
+from tests.integration.conftest import step_script, venv_with_pip_23
+from tests.unit.test_release import RELEASE, commit_all, git, set_version
 
 BIN = Path(sys.executable).parent
 UV = shutil.which("uv") or str(BIN / "uv")
@@ -182,3 +186,98 @@ def test_pipx_install_from_an_index_gives_the_command_at_the_released_version(
         check=True,
     )
     assert listed.stdout.split() == ["fastapi-ci", VERSION]
+
+
+def test_pip_23_installs_the_release_with_every_extra_from_the_index(
+    published: str, tmp_path: Path
+) -> None:
+    bin_dir = venv_with_pip_23(tmp_path / "venv")
+    subprocess.run(
+        [bin_dir / "python", "-m", "pip", "install", "--quiet", "--index-url",
+         f"{published}/simple/", "fastapi-ci[all]"],
+        env=user_env(PIP_CONFIG_FILE=os.devnull),
+        check=True,
+    )  # fmt: skip
+
+    assert_released_version(bin_dir / "fastapi-ci")
+    # `all` names the package's own three extras: each of their requirements is installed.
+    probe = (
+        "import importlib.metadata as m, json; print(json.dumps({'requires': m.requires("
+        "'fastapi-ci'), 'installed': [d.metadata['Name'] for d in m.distributions()]}))"
+    )
+    found = json.loads(
+        subprocess.run(
+            [bin_dir / "python", "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    extras = ("quality", "migrations", "deploy")
+    wanted = {
+        canonicalize_name(requirement.name)
+        for requirement in map(Requirement, found["requires"])
+        if requirement.marker is None
+        or any(requirement.marker.evaluate({"extra": extra}) for extra in extras)
+    } - {"fastapi-ci"}
+    assert {"ruff", "squawk-cli", "boto3", "kubernetes"} <= wanted  # one of each extra
+    assert wanted <= {canonicalize_name(name) for name in found["installed"]}
+
+
+def test_the_wheel_release_yml_builds_from_a_release_tag_says_the_tags_version(
+    tmp_path: Path,
+) -> None:
+    # main at a version the release tags: .ci/release.py as release.yml's first job runs it.
+    library = tmp_path / "library"
+    copy_tracked_files(REPO_ROOT, library)
+    git(library, "init", "-q", "-b", "main")
+    commit_all(library, "main")
+    set_version(library, "1.4.0")
+    released = subprocess.run(
+        [sys.executable, str(RELEASE), "1.4.0", "--repository", "acme/fastapi-ci",
+         "--repo", str(library)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert released.returncode == 0, released.stderr
+    tag = "v1.4.0"
+    # The build job: a checkout of the tag, then release.yml's own build step.
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "--quiet", "--branch", tag, str(library), str(checkout))
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    runner_python = Path(sys.executable).resolve().parent  # setup-python's, with pip
+    build = subprocess.run(
+        [
+            "bash",
+            "-e",
+            "-o",
+            "pipefail",
+            "-c",
+            step_script("release.yml", "Build the sdist and the wheel"),
+        ],
+        cwd=checkout,
+        env=user_env(
+            VERSION=tag.removeprefix("v"),
+            RUNNER_TEMP=str(runner_temp),
+            PATH=f"{runner_python}:/usr/bin:/bin",
+            PIP_CONFIG_FILE=os.devnull,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    wheels = list((checkout / "dist").glob("*.whl"))
+    assert len(wheels) == 1
+
+    venv = tmp_path / "venv"
+    subprocess.run([UV, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(wheels[0])],
+        env=user_env(),
+        check=True,
+    )
+    shown = subprocess.run(
+        [venv / "bin" / "fastapi-ci", "--version"], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.split() == ["fastapi-ci", tag.removeprefix("v")]

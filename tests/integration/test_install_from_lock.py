@@ -23,11 +23,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.components import EXAMPLE_SERVICE, REPO_ROOT
 from tests.e2e.conftest import copy_tracked_files
-from tests.integration.conftest import venv_with_pip_23
+from tests.integration.conftest import step_script, venv_with_pip_23
 
 # Extras that locked packages are asked for with; a later release declares them too.
 EXTRAS = {"coverage": ["toml"], "cachecontrol": ["filecache"], "sqlalchemy": ["asyncio"]}
@@ -108,16 +107,6 @@ def assert_exactly_locked(python: Path, locked: dict[str, str]) -> None:
     for tool in ("pip", "setuptools", "wheel"):
         installed.pop(tool, None)
     assert installed == {name: v for name, v in locked.items() if name != "pip"}
-
-
-def step_script(workflow: str, step_name: str) -> str:
-    """The `run:` text of a workflow step, as the runner would execute it."""
-    jobs = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / workflow).read_text())["jobs"]
-    for job in jobs.values():
-        for step in job.get("steps", []):
-            if step.get("name") == step_name:
-                return str(step["run"])
-    raise AssertionError(f"{workflow} has no step named {step_name!r}")
 
 
 @pytest.fixture(scope="module")
