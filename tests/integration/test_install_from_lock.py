@@ -231,7 +231,7 @@ def test_actions_install_script_installs_the_lock_and_a_hash_pinned_uv(
     assert pinned
     version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.split()[1] == pinned.group(1)
-    installed = installed_versions(runner_temp / "fastapi-ci-venv/bin/python")
+    installed = installed_versions(runner_temp / "fastapi-ci-cache/venv/bin/python")
     locked = uv_lock_versions()
     assert installed.pop("fastapi-ci") == locked["fastapi-ci"]
     assert NEWER not in installed.values()
