@@ -23,7 +23,6 @@ from tests.components import (
     Registry,
     component_missing,
     find_buildkit,
-    free_port,
     throwaway_database,
 )
 from tests.kubernetes import Cluster, connect, kubeconfig_path
@@ -140,38 +139,10 @@ def example_python() -> Path:
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's AWS stand-in in server mode on a free 127.0.0.1 port; its endpoint URL."""
-    import sys
-    import time
+    from tests.support import aws  # boto3 only for the tests that use AWS
 
-    import httpx
-
-    executable = Path(sys.executable).parent / "moto_server"
-    if not executable.exists():
-        component_missing("moto server", f"{executable} is missing (uv sync installs moto[server])")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=2)
-                break
-            except httpx.HTTPError as error:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    component_missing("moto server", f"{endpoint} did not come up: {error}")
-                time.sleep(0.2)
+    with aws.moto_server() as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="session")

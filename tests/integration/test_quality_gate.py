@@ -23,7 +23,7 @@ import pytest
 from fastapi_ci import cli
 from tests.components import EXAMPLE_SERVICE
 from tests.projects import BuiltProject, built_project, project_copy
-from tests.unit.test_action_io import read_outputs
+from tests.support.github import read_outputs
 
 ALL_CHECKS = ["ruff", "format", "mypy", "bandit", "audit", "tests", "coverage"]
 COPY_IGNORE = shutil.ignore_patterns(

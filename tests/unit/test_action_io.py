@@ -21,6 +21,7 @@ from fastapi_ci.action_io import (
     workflow_command,
 )
 from fastapi_ci.errors import CheckFailed
+from tests.support.github import read_outputs
 
 
 class GreetInputs(ActionInputs):
@@ -70,19 +71,6 @@ def github_env(tmp_path: Path) -> dict[str, str]:
 
 def run(argv: list[str], env: dict[str, str]) -> int:
     return main_for([GREET], "9.9.9", argv, env)
-
-
-def read_outputs(path: str) -> dict[str, str]:
-    """Parse GitHub's heredoc output file format the way the runner does."""
-    lines = Path(path).read_text().splitlines()
-    outputs: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        name, delimiter = lines[index].split("<<", 1)
-        end = lines.index(delimiter, index + 1)
-        outputs[name] = "\n".join(lines[index + 1 : end])
-        index = end + 1
-    return outputs
 
 
 def test_flag_wins_over_the_action_env_variable(capsys: pytest.CaptureFixture[str]) -> None:

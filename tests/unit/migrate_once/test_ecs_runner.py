@@ -14,18 +14,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from moto.server import ThreadedMotoServer
 
 from fastapi_ci.action_io import Console
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.migrate_once.runners import MigrationJob
 from fastapi_ci.migrate_once.runners.ecs import STARTED_BY, EcsRunner
-from tests.components import free_port
+from tests.support.aws import REGION, aws_client, moto_server
 
-REGION = "eu-west-1"
 CLUSTER = "shop"
 ACCOUNT = "123456789012"
 TASK_ID = "0f9c1b5e2a8d4e7f9b3c6a1d5e8f2b4c"
@@ -38,22 +35,9 @@ JOB = MigrationJob(
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """moto in server mode on a free loopback port."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-def aws_client(service: str, endpoint: str | None = None) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    """A moto server of this module's own (the rollout tests' one has the same names)."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

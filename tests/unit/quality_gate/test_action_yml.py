@@ -15,7 +15,7 @@ import yaml
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.quality_gate import QUALITY_GATE
-from tests.unit.test_action_io import read_outputs
+from tests.support.github import read_outputs
 
 ACTION_YML = Path(__file__).resolve().parents[3] / "actions" / "quality-gate" / "action.yml"
 

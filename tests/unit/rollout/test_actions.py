@@ -12,6 +12,7 @@ from fastapi_ci.action_io import Console, execute
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs, registry_host
 from fastapi_ci.rollout.backend import Observation
 from tests.hostile_http import hostile_server
+from tests.support.github import read_outputs
 from tests.unit.rollout.fake_backend import ScriptedBackend
 
 NEW = "registry.example/app:v2@sha256:2222"
@@ -26,8 +27,8 @@ def console(tmp_path: Path, **env: str) -> Console:
     )
 
 
-def outputs(tmp_path: Path) -> str:
-    return (tmp_path / "out").read_text()
+def outputs(tmp_path: Path) -> dict[str, str]:
+    return read_outputs(tmp_path / "out")
 
 
 @pytest.fixture
@@ -47,8 +48,8 @@ def test_rollout_sets_the_image_and_env_and_outputs_both_images(
     )
     assert code == 0
     assert scripted.calls == [f"set_image {NEW} [('A', '1'), ('B', 'x=y')]"]
-    assert "previous-image<<" in outputs(tmp_path)
-    assert OLD in outputs(tmp_path)
+    assert outputs(tmp_path)["previous-image"] == OLD
+    assert outputs(tmp_path)["deployed-image"] == NEW
 
 
 def test_rollout_env_without_equals_is_an_input_error(
@@ -71,9 +72,8 @@ def test_failed_wait_exits_1_and_outputs_rolled_back(
     assert "what failed: the rollout failed: task x failed" in text
     assert f"serving now: {OLD}" in text
     written = outputs(tmp_path)
-    assert "rolled-back<<" in written
-    assert "\ntrue\n" in written
-    assert "duration<<" in written
+    assert written["rolled-back"] == "true"
+    assert float(written["duration"]) >= 0
 
 
 def test_a_health_path_needs_a_service_url() -> None:
@@ -109,8 +109,7 @@ def test_wait_stable_bad_input_still_sets_rolled_back_false(tmp_path: Path) -> N
     # A later step reads rolled-back; an unset output would read as "" (neither answer).
     code = execute(WAIT_STABLE, {"service": "orders", "timeout": "soon"}, console(tmp_path))
     assert code == 2
-    assert "rolled-back<<" in outputs(tmp_path)
-    assert "\nfalse\n" in outputs(tmp_path)
+    assert outputs(tmp_path)["rolled-back"] == "false"
 
 
 @pytest.mark.parametrize(

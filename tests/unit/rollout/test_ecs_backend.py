@@ -12,14 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from fastapi_ci.backends.ecs import EcsBackend
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
+from tests.support.aws import REGION, aws_client
 
-REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CLUSTER = "shop"
 TD1 = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/orders:1"
@@ -28,16 +27,6 @@ V1 = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orders:v1"
 V2 = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orders:v2"
 AT = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
 CIRCUIT_BREAKER = "ECS deployment circuit breaker: tasks failed to start."
-
-
-def aws_client(endpoint: str | None = None) -> Any:
-    return boto3.client(
-        "ecs",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def deployment(
@@ -100,7 +89,7 @@ def service(
 
 
 def stubbed(responses: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> EcsBackend:
-    ecs = aws_client()
+    ecs = aws_client("ecs")
     stubber = Stubber(ecs)
     for operation, response, params in responses:
         stubber.add_response(operation, response, params)
@@ -283,7 +272,7 @@ def test_a_failed_rollout_is_rolled_back_to_the_previous_task_definition() -> No
 @pytest.fixture
 def moto_service(moto_server: str) -> Any:
     """A cluster, task definition orders:1 (image v1) and service in moto's server."""
-    ecs = aws_client(moto_server)
+    ecs = aws_client("ecs", moto_server)
     ecs.create_cluster(clusterName=CLUSTER)
     ecs.register_task_definition(
         family="orders",

@@ -19,6 +19,7 @@ import pytest
 from fastapi_ci.action_io import main_for
 from fastapi_ci.cli import ACTIONS
 from fastapi_ci.schema_guard.document import dump_document
+from tests.support.github import read_outputs
 from tests.unit.schema_guard.conftest import FIXTURES, app_spec
 
 
@@ -45,18 +46,6 @@ def github(tmp_path: Path) -> dict[str, str]:
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
         "RUNNER_TEMP": str(tmp_path / "runner-temp"),
     }
-
-
-def outputs(env: dict[str, str]) -> dict[str, str]:
-    lines = Path(env["GITHUB_OUTPUT"]).read_text().splitlines()
-    found: dict[str, str] = {}
-    index = 0
-    while index < len(lines):
-        name, delimiter = lines[index].split("<<", 1)
-        end = lines.index(delimiter, index + 1)
-        found[name] = "\n".join(lines[index + 1 : end])
-        index = end + 1
-    return found
 
 
 def export(apps: Path, target: str, output: Path) -> int:
@@ -114,8 +103,8 @@ def test_guard_passes_when_the_app_matches_the_golden_file(
     golden = tmp_path / "openapi.json"
     assert export(apps, "shop_v1:app", golden) == 0
     assert guard(apps, "shop_v1:app", golden, env=github) == 0
-    assert outputs(github)["breaking"] == "false"
-    assert outputs(github)["changes-count"] == "0"
+    assert read_outputs(github["GITHUB_OUTPUT"])["breaking"] == "false"
+    assert read_outputs(github["GITHUB_OUTPUT"])["changes-count"] == "0"
     assert "✅ No changes to the API" in Path(github["GITHUB_STEP_SUMMARY"]).read_text()
 
 
@@ -128,7 +117,7 @@ def test_guard_fails_on_a_breaking_change_with_report_summary_and_annotations(
 
     assert guard(apps, "shop_v2:app", golden, env=github) == 1
 
-    found = outputs(github)
+    found = read_outputs(github["GITHUB_OUTPUT"])
     assert found["breaking"] == "true"
     report = json.loads(Path(found["report-path"]).read_text())
     assert report["breaking"] is True
@@ -174,7 +163,7 @@ def test_a_non_breaking_drift_passes_but_says_the_golden_file_is_out_of_date(
     del document["paths"]["/tree"]  # the app now has an endpoint the golden file lacks
     golden.write_text(dump_document(document))
     assert guard(apps, "shop_v1:app", golden, env=github) == 0
-    assert outputs(github)["changes-count"] == "1"
+    assert read_outputs(github["GITHUB_OUTPUT"])["changes-count"] == "1"
     assert f"::warning file={golden},title=schema-guard::" in capsys.readouterr().out
 
 

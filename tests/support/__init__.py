@@ -1,0 +1,1 @@
+"""What tests of every layer share: GitHub runner files, AWS stand-ins (more to come, #19)."""
