@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +48,7 @@ from fastapi_ci.build_push.summary import (
     render_markdown,
     render_text,
 )
+from fastapi_ci.build_push.tag_rules import parse_flavor, parse_rules
 from fastapi_ci.build_push.tags import compute_tags, created_timestamp, git_facts, oci_labels
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.retry import RetryPolicy
@@ -63,6 +64,15 @@ def _key_value(items: list[str], what: str) -> list[str]:
         if "=" not in item or item.startswith("="):
             raise ValueError(f"each {what} must be KEY=VALUE, got {item!r}")
     return items
+
+
+def _parsed_or_value_error(parse: Callable[[str | None], object], value: str | None) -> str | None:
+    """Check `value` parses (pydantic reports a ValueError under the input's name)."""
+    try:
+        parse(value)
+    except InputError as error:
+        raise ValueError(error.message.removeprefix(f"input '{error.input_name}': ")) from None
+    return value
 
 
 class BuildPushInputs(ActionInputs):
@@ -167,6 +177,19 @@ class BuildPushInputs(ActionInputs):
         description="The branch that gets `latest` "
         "(default: the event's repository.default_branch).",
     )
+    tags: str | None = Field(
+        default=None,
+        description="docker/metadata-action `tags` lines (type=semver,pattern={{version}}, "
+        "type=raw,value=edge, type=sha, ...) instead of the default set; type=semver also "
+        "takes match=REGEX for monorepo tags (api/v1.2.3).",
+        json_schema_extra={"multiline": True},
+    )
+    flavor: str | None = Field(
+        default=None,
+        description="docker/metadata-action `flavor` lines: latest=auto|true|false, "
+        "prefix=P[,onlatest=true], suffix=S[,onlatest=true].",
+        json_schema_extra={"multiline": True},
+    )
 
     @field_validator("image")
     @classmethod
@@ -184,6 +207,16 @@ class BuildPushInputs(ActionInputs):
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", value):
             raise ValueError(f"expected a commit hash (7 to 64 hex digits), got {value!r}")
         return value.lower() if value is not None else None
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_rules_parse(cls, value: str | None) -> str | None:
+        return _parsed_or_value_error(parse_rules, value)
+
+    @field_validator("flavor")
+    @classmethod
+    def _flavor_parses(cls, value: str | None) -> str | None:
+        return _parsed_or_value_error(parse_flavor, value)
 
     @field_validator("build_args")
     @classmethod
@@ -359,7 +392,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         pr_number=inputs.pr_number,
         default_branch=inputs.default_branch,
     )
-    plan = compute_tags(facts)
+    plan = compute_tags(facts, parse_rules(inputs.tags), parse_flavor(inputs.flavor))
     push = inputs.push if inputs.push is not None else plan.push_by_default
     build_args = _pairs(inputs.build_args)
     labels = oci_labels(
@@ -407,7 +440,11 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             True,
             "dry run: nothing built or pushed",
             annotations,
-            outputs={"tags": "\n".join(report.tags), "version": plan.version},
+            outputs={
+                "tags": "\n".join(report.tags),
+                "tag-names": "\n".join(plan.tags),
+                "version": plan.version,
+            },
             text=_plan_json(report),
         )
 
@@ -461,6 +498,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             "image-id": outcome.image_id,
             "size-mb": f"{report.size_mb:.1f}",
             "tags": "\n".join(report.tags),
+            "tag-names": "\n".join(plan.tags),
             "version": plan.version,
             "pushed": "false",
             "digest": "",
