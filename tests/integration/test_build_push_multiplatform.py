@@ -8,6 +8,7 @@ and shared by the tests (module fixture); provenance is a second, small build.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,11 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.components import BuildKit, Registry, free_port
+from tests.components import BuildKit, Registry, component_missing, free_port
 from tests.integration.conftest import wait_for_http
 from tests.integration.test_build_push import NAMESPACE, SECRET_AND_TARGET, Run, build_push
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
+MANIFEST_TYPES = ",".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
 INDEX_TYPES = ",".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -35,7 +42,7 @@ def registry_manifest(registry: Registry, repository: str, reference: str) -> ht
     return httpx.get(
         f"http://{registry.host}/v2/{path}/manifests/{reference}",
         auth=(registry.username, registry.password),
-        headers={"Accept": INDEX_TYPES},
+        headers={"Accept": f"{INDEX_TYPES},{MANIFEST_TYPES}"},
         timeout=30,
     )
 
@@ -227,3 +234,55 @@ def test_provenance_is_attached_to_the_pushed_list_as_an_attestation(
     )
     assert "unknown/unknown" in run.stdout  # the trade-off is said in the log
     assert json.loads(run.output("platform-digests")) == {"linux/amd64": image_entry["digest"]}
+
+
+@pytest.fixture(scope="session")
+def sbom_scanner(registry: Registry) -> str:
+    """The SBOM generator image .ci/sbom-scanner.sh pushes (syft behind BuildKit's protocol)."""
+    image = os.environ.get(
+        "FASTAPI_CI_SBOM_SCANNER", f"{registry.host}/fastapi-ci/sbom-scanner:syft-v1.18.1"
+    )
+    repository, _, tag = image.partition("/")[2].rpartition(":")
+    if registry_manifest(registry, f"{registry.host}/{repository}", tag).status_code != 200:
+        component_missing("sbom scanner", f"{image} is not in the registry (.ci/sbom-scanner.sh)")
+    return image
+
+
+def test_an_sbom_of_the_image_is_attached_to_the_pushed_digest(
+    buildkit: BuildKit, registry: Registry, tmp_path: Path, sbom_scanner: str
+) -> None:
+    run = build_push(
+        tmp_path,
+        buildkit.base_image,
+        image=f"{registry.host}/{NAMESPACE}/sbom",
+        platforms="linux/amd64",
+        sbom="true",
+        sbom_generator=sbom_scanner,
+        push="true",
+        registry_username=registry.username,
+        registry_password=registry.password,
+        extra_env=buildkit.buildx_env(),
+    )
+    assert run.code == 0, run.everything
+    repository = run.output("image").split("@", 1)[0]
+    index = registry_manifest(registry, repository, run.output("digest")).json()
+    (attestation_entry,) = [
+        entry
+        for entry in index["manifests"]
+        if entry.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"
+    ]
+    attestation = registry_manifest(registry, repository, attestation_entry["digest"]).json()
+    (spdx_layer,) = [
+        layer
+        for layer in attestation["layers"]
+        if layer["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document"
+    ]
+    statement = httpx.get(
+        f"http://{registry.host}/v2/{repository.split('/', 1)[1]}/blobs/{spdx_layer['digest']}",
+        auth=(registry.username, registry.password),
+        timeout=30,
+    ).json()
+    packages = {package["name"] for package in statement["predicate"]["packages"]}
+    assert {"fastapi", "uvicorn"} <= packages  # the venv's Python packages were scanned
+    image_digest = json.loads(run.output("platform-digests"))["linux/amd64"]
+    assert statement["subject"][0]["digest"]["sha256"] == image_digest.removeprefix("sha256:")

@@ -150,6 +150,11 @@ class BuildPushInputs(ActionInputs):
         description="Attach BuildKit's SBOM attestation (buildx only; needs the "
         "docker/buildkit-syft-scanner image). Off by default, as provenance.",
     )
+    sbom_generator: str | None = Field(
+        default=None,
+        description="With sbom: the scanner image BuildKit runs (default "
+        "docker/buildkit-syft-scanner), e.g. a mirror of it.",
+    )
     platforms: list[str] = Field(
         default_factory=list,
         description="Target platforms, comma or whitespace separated (linux/amd64,linux/arm64); "
@@ -534,6 +539,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             cache_scope=reference.path,
             provenance=_provenance_mode(inputs.provenance) if builder == "buildx" else "false",
             sbom=inputs.sbom and builder == "buildx",
+            sbom_generator=inputs.sbom_generator,
             platforms=tuple(inputs.platforms),
             target=inputs.target,
             secrets=tuple(materialize(secrets, env, Path(scratch))),

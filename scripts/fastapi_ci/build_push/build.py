@@ -52,6 +52,7 @@ class BuildRequest:
     cache_scope: str = ""  # gha cache: one scope per image, so services do not evict each other
     provenance: ProvenanceMode = "false"
     sbom: bool = False
+    sbom_generator: str | None = None  # BuildKit's default: docker/buildkit-syft-scanner
     platforms: tuple[str, ...] = ()
     target: str | None = None
     secrets: tuple[str, ...] = ()  # `--secret` values: id=...,src=<file in the scratch dir>
@@ -136,7 +137,8 @@ def buildx_command(
     provenance = f"mode={request.provenance}" if request.provenance != "false" else "false"
     command.append(f"--provenance={provenance}")
     if request.sbom:
-        command.append("--sbom=true")
+        generator = f"generator={request.sbom_generator}" if request.sbom_generator else "true"
+        command.append(f"--sbom={generator}")
     if request.cache == "gha":
         scope = f",scope={request.cache_scope}" if request.cache_scope else ""
         command += ["--cache-from", f"type=gha{scope}", "--cache-to", f"type=gha,mode=max{scope}"]

@@ -86,6 +86,14 @@ def test_a_multi_platform_push_goes_by_digest_without_tags() -> None:
     assert "--provenance=mode=max" in command
     assert "--sbom=true" in command
     assert "--push" not in command
+    mirrored = buildx_command(
+        BUILDX,
+        request(sbom=True, sbom_generator="registry.internal/syft-scanner:1"),
+        iidfile=Path("i"),
+        metadata_file=Path("m"),
+        output="digest",
+    )
+    assert "--sbom=generator=registry.internal/syft-scanner:1" in mirrored
     assert "--load" not in command
 
 
