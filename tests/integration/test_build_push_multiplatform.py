@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -197,43 +198,56 @@ def test_secret_and_target_on_buildkit_for_both_platforms(
     assert sorted(json.loads(run.output("platform-digests"))) == sorted(PLATFORMS)
 
 
-def test_provenance_is_attached_to_the_pushed_list_as_an_attestation(
-    buildkit: BuildKit, registry: Registry, tmp_path: Path
-) -> None:
+def push_amd64_with_attestations(
+    tmp_path: Path, buildkit: BuildKit, registry: Registry, name: str, **inputs: str
+) -> tuple[Run, str, list[dict[str, Any]]]:
+    """Push one platform with attestations; the run, the image's digest, the attestation's
+    layers (read from the pushed list: exactly one image entry, one attestation entry)."""
     run = build_push(
         tmp_path,
         buildkit.base_image,
-        image=f"{registry.host}/{NAMESPACE}/provenance",
-        context=str(SECRET_AND_TARGET),
+        image=f"{registry.host}/{NAMESPACE}/{name}",
         platforms="linux/amd64",
-        target="runtime",
-        provenance="max",
         push="true",
         registry_username=registry.username,
         registry_password=registry.password,
         extra_env=buildkit.buildx_env(),
+        **inputs,
     )
     assert run.code == 0, run.everything
     repository = run.output("image").split("@", 1)[0]
-    index = registry_manifest(registry, repository, run.output("digest")).json()
-    entries = index["manifests"]
-    attestations = [
-        entry
-        for entry in entries
-        if entry.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"
-    ]
-    assert len(attestations) == 1
-    assert attestations[0]["platform"] == {"os": "unknown", "architecture": "unknown"}
-    image_entry = next(entry for entry in entries if entry not in attestations)
-    assert attestations[0]["annotations"]["vnd.docker.reference.digest"] == image_entry["digest"]
-    # The attestation's layer is an in-toto statement with an SLSA provenance predicate.
-    attestation = registry_manifest(registry, repository, attestations[0]["digest"]).json()
-    layer = attestation["layers"][0]
-    assert layer["annotations"]["in-toto.io/predicate-type"].startswith(
-        "https://slsa.dev/provenance/"
+    entries = registry_manifest(registry, repository, run.output("digest")).json()["manifests"]
+    kind = "vnd.docker.reference.type"
+    (attestation,) = [e for e in entries if e.get("annotations", {}).get(kind)]
+    (image,) = [e for e in entries if e is not attestation]
+    assert attestation["annotations"][kind] == "attestation-manifest"
+    assert attestation["platform"] == {"os": "unknown", "architecture": "unknown"}
+    assert attestation["annotations"]["vnd.docker.reference.digest"] == image["digest"]
+    assert json.loads(run.output("platform-digests")) == {"linux/amd64": image["digest"]}
+    layers = registry_manifest(registry, repository, attestation["digest"]).json()["layers"]
+    return run, image["digest"], layers
+
+
+def predicate_types(layers: list[dict[str, Any]]) -> list[str]:
+    """The in-toto predicate type of each attestation layer."""
+    return [layer["annotations"]["in-toto.io/predicate-type"] for layer in layers]
+
+
+def test_provenance_is_attached_to_the_pushed_list_as_an_attestation(
+    buildkit: BuildKit, registry: Registry, tmp_path: Path
+) -> None:
+    run, _, layers = push_amd64_with_attestations(
+        tmp_path,
+        buildkit,
+        registry,
+        "provenance",
+        context=str(SECRET_AND_TARGET),
+        target="runtime",
+        provenance="max",
     )
+    (predicate,) = predicate_types(layers)
+    assert predicate.startswith("https://slsa.dev/provenance/")
     assert "unknown/unknown" in run.stdout  # the trade-off is said in the log
-    assert json.loads(run.output("platform-digests")) == {"linux/amd64": image_entry["digest"]}
 
 
 @pytest.fixture(scope="session")
@@ -251,38 +265,16 @@ def sbom_scanner(registry: Registry) -> str:
 def test_an_sbom_of_the_image_is_attached_to_the_pushed_digest(
     buildkit: BuildKit, registry: Registry, tmp_path: Path, sbom_scanner: str
 ) -> None:
-    run = build_push(
-        tmp_path,
-        buildkit.base_image,
-        image=f"{registry.host}/{NAMESPACE}/sbom",
-        platforms="linux/amd64",
-        sbom="true",
-        sbom_generator=sbom_scanner,
-        push="true",
-        registry_username=registry.username,
-        registry_password=registry.password,
-        extra_env=buildkit.buildx_env(),
+    run, image_digest, layers = push_amd64_with_attestations(
+        tmp_path, buildkit, registry, "sbom", sbom="true", sbom_generator=sbom_scanner
     )
-    assert run.code == 0, run.everything
-    repository = run.output("image").split("@", 1)[0]
-    index = registry_manifest(registry, repository, run.output("digest")).json()
-    (attestation_entry,) = [
-        entry
-        for entry in index["manifests"]
-        if entry.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"
-    ]
-    attestation = registry_manifest(registry, repository, attestation_entry["digest"]).json()
-    (spdx_layer,) = [
-        layer
-        for layer in attestation["layers"]
-        if layer["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document"
-    ]
+    assert predicate_types(layers) == ["https://spdx.dev/Document"]
+    repository = run.output("image").split("@", 1)[0].split("/", 1)[1]
     statement = httpx.get(
-        f"http://{registry.host}/v2/{repository.split('/', 1)[1]}/blobs/{spdx_layer['digest']}",
+        f"http://{registry.host}/v2/{repository}/blobs/{layers[0]['digest']}",
         auth=(registry.username, registry.password),
         timeout=30,
     ).json()
     packages = {package["name"] for package in statement["predicate"]["packages"]}
     assert {"fastapi", "uvicorn"} <= packages  # the venv's Python packages were scanned
-    image_digest = json.loads(run.output("platform-digests"))["linux/amd64"]
     assert statement["subject"][0]["digest"]["sha256"] == image_digest.removeprefix("sha256:")
