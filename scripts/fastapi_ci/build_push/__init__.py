@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +24,7 @@ from fastapi_ci.backends.ecr import Ecr, region_of
 from fastapi_ci.backends.registry import (
     ImageReference,
     RegistryCredentials,
+    get_manifest,
     parse_reference,
     put_manifest,
 )
@@ -523,6 +525,8 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     attest = inputs.provenance != "false" or inputs.sbom
     if attest and builder == "docker":
         notes.append("provenance and sbom need buildx: built without attestations")
+    elif attest and not push:
+        notes.append("provenance and sbom are attached to a pushed digest: none when not pushing")
     report.builder, report.cache = builder, cache
     # By digest (then checked per platform, then tagged) whenever buildx pushes itself.
     by_digest = builder == "buildx" and push and (multi_platform or attest)
@@ -537,8 +541,8 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             cache=cache,
             cache_ref=reference.with_tag("buildcache"),
             cache_scope=reference.path,
-            provenance=_provenance_mode(inputs.provenance) if builder == "buildx" else "false",
-            sbom=inputs.sbom and builder == "buildx",
+            provenance=_provenance_mode(inputs.provenance) if by_digest else "false",
+            sbom=inputs.sbom and by_digest,
             sbom_generator=inputs.sbom_generator,
             platforms=tuple(inputs.platforms),
             target=inputs.target,
@@ -578,19 +582,18 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
                     "are read from the registry after a push"
                 )
                 return _result(report, True, "built (not pushed)", annotations, outputs)
-            return _check_and_tag(
-                inputs,
-                report,
-                plan.tags,
-                reference,
-                digest,
-                credentials,
-                policy,
-                console,
-                annotations,
-                outputs,
-                shown_dockerfile,
-            )
+            registry = _Registry(reference, credentials, policy, console)
+            checked = _check_platforms(inputs, report, registry, digest, outputs)
+            if checked:
+                headline = "; ".join(checked) + f"; pushed by digest {digest}, not tagged"
+                annotations.append(
+                    _failure_annotation(headline, shown_dockerfile, "per-platform checks")
+                )
+                return _result(report, False, headline, annotations, outputs)
+            _tag_digest(registry, plan.tags, digest)
+            platforms = ", ".join(entry.platform for entry in report.platforms)
+            headline = f"pushed {reference.with_digest(digest)} ({platforms})"
+            return _result(report, True, headline, annotations, outputs)
         command = (
             buildx_command(cli, request, iidfile=iidfile, metadata_file=metadata_file)
             if builder == "buildx"
@@ -607,7 +610,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
                 f"image is {report.size_mb:.1f} MB, over the size budget of "
                 f"{inputs.size_budget_mb:g} MB; not pushed"
             )
-            annotations.append(_budget_annotation(headline, shown_dockerfile))
+            annotations.append(_failure_annotation(headline, shown_dockerfile, "size budget"))
             return _result(report, False, headline, annotations, outputs)
         if not push:
             return _result(report, True, "built (not pushed)", annotations, outputs)
@@ -626,14 +629,12 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     return _result(report, True, f"pushed {reference.with_digest(digest)}", annotations, outputs)
 
 
-def _budget_annotation(
-    headline: str, shown_dockerfile: str, title: str = "build-push: size budget"
-) -> Annotation:
+def _failure_annotation(headline: str, shown_dockerfile: str, what: str) -> Annotation:
     return Annotation(
         level="error",
         message=headline + " (details in the log/summary)",
         file=shown_dockerfile,
-        title=title,
+        title=f"build-push: {what}",
     )
 
 
@@ -641,25 +642,29 @@ def _provenance_mode(value: ProvenanceInput) -> ProvenanceMode:
     return "min" if value == "true" else value
 
 
-def _check_and_tag(
+@dataclass(frozen=True)
+class _Registry:
+    """Where a by-digest push went, and how to talk to it."""
+
+    reference: ImageReference
+    credentials: RegistryCredentials | None
+    policy: RetryPolicy
+    console: Console
+
+
+def _check_platforms(
     inputs: BuildPushInputs,
     report: BuildPushReport,
-    tag_names: tuple[str, ...],
-    reference: ImageReference,
+    registry: _Registry,
     digest: str,
-    credentials: RegistryCredentials | None,
-    policy: RetryPolicy,
-    console: Console,
-    annotations: list[Annotation],
     outputs: dict[str, str],
-    shown_dockerfile: str,
-) -> ActionResult:
-    """Read the pushed list back, apply the user rule and the size budget per platform, tag."""
+) -> list[str]:
+    """Read the pushed list back into the report; what fails the user rule or the budget."""
     pushed = with_registry_retries(
-        lambda: read_pushed(reference, digest, credentials),
-        what=f"read-back of {reference.with_digest(digest)}",
-        policy=policy,
-        console=console,
+        lambda: read_pushed(registry.reference, digest, registry.credentials),
+        what=f"read-back of {registry.reference.with_digest(digest)}",
+        policy=registry.policy,
+        console=registry.console,
     )
     report.platforms = [
         PlatformReport(
@@ -673,16 +678,15 @@ def _check_and_tag(
     report.size_mb = max(entry.size_mb or 0.0 for entry in report.platforms)
     report.attestations = pushed.attestations
     if pushed.unknown_platform_entries:
+        count = pushed.unknown_platform_entries
         report.notes.append(
-            f"the list has {pushed.unknown_platform_entries} unknown/unknown entr"
-            f"{'y' if pushed.unknown_platform_entries == 1 else 'ies'} (attestations): "
-            "a runtime that picks a platform by hand may refuse it"
+            f"the list has {count} unknown/unknown entr{'y' if count == 1 else 'ies'} "
+            "(attestations): a runtime that picks a platform by hand may refuse it"
         )
-    platform_digests = {entry.platform: entry.digest for entry in report.platforms}
     outputs.update(
         {
             "digest": digest,
-            "platform-digests": json.dumps(platform_digests),
+            "platform-digests": json.dumps({e.platform: e.digest for e in report.platforms}),
             "size-mb": f"{report.size_mb:.1f}",
         }
     )
@@ -701,27 +705,26 @@ def _check_and_tag(
             for entry in report.platforms
             if (entry.size_mb or 0) > budget
         ]
-    if problems:
-        headline = "; ".join(problems) + f"; pushed by digest {digest}, not tagged"
-        annotations.append(
-            _budget_annotation(headline, shown_dockerfile, "build-push: per-platform checks")
-        )
-        return _result(report, False, headline, annotations, outputs)
+    if not problems:
+        report.digest, report.pushed = digest, True
+        outputs.update({"pushed": "true", "image": registry.reference.with_digest(digest)})
+    return problems
+
+
+def _tag_digest(registry: _Registry, tag_names: tuple[str, ...], digest: str) -> None:
+    """Point every tag at the checked list: the same bytes, so the same digest."""
+    manifest = get_manifest(registry.reference, digest, registry.credentials)
     for tag in tag_names:
 
         def put_tag(tag: str = tag) -> str:
-            return put_manifest(reference, tag, pushed.manifest, credentials)
+            return put_manifest(registry.reference, tag, manifest, registry.credentials)
 
         with_registry_retries(
             put_tag,
-            what=f"tag {reference.with_tag(tag)}",
-            policy=policy,
-            console=console,
+            what=f"tag {registry.reference.with_tag(tag)}",
+            policy=registry.policy,
+            console=registry.console,
         )
-    report.digest, report.pushed = digest, True
-    outputs.update({"pushed": "true", "image": reference.with_digest(digest)})
-    headline = f"pushed {reference.with_digest(digest)} ({', '.join(platform_digests)})"
-    return _result(report, True, headline, annotations, outputs)
 
 
 BUILD_PUSH = Action(
