@@ -278,3 +278,28 @@ def test_an_sbom_of_the_image_is_attached_to_the_pushed_digest(
     packages = {package["name"] for package in statement["predicate"]["packages"]}
     assert {"fastapi", "uvicorn"} <= packages  # the venv's Python packages were scanned
     assert statement["subject"][0]["digest"]["sha256"] == image_digest.removeprefix("sha256:")
+
+
+def test_two_platforms_not_pushed_are_built_from_a_private_base_with_the_given_login(
+    buildkit: BuildKit, registry: Registry, tmp_path: Path, multi_pushed: Run
+) -> None:
+    # buildkitd is outside the engine: the base in the (authenticated) registry is pulled
+    # with the action's credentials even though nothing is pushed.
+    run = build_push(
+        tmp_path,
+        buildkit.base_image,
+        image=f"{registry.host}/{NAMESPACE}/multi-unpushed",
+        platforms=",".join(PLATFORMS),
+        push="false",
+        registry_username=registry.username,
+        registry_password=registry.password,
+        extra_env=buildkit.buildx_env(),
+    )
+    assert run.code == 0, run.everything
+    assert "built (not pushed)" in run.stdout
+    assert "2 platforms built, not pushed" in run.stdout
+    assert (run.output("pushed"), run.output("digest"), run.output("platform-digests")) == (
+        "false",
+        "",
+        "{}",
+    )

@@ -499,7 +499,10 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
 
     policy = RetryPolicy(attempts=inputs.push_attempts)
     engine = Engine(env)
-    credentials = registry_credentials(inputs, reference, env, console, policy) if push else None
+    # Given credentials serve a build that is not pushed too: its base may be private, and
+    # a builder outside the engine (buildx's remote or container driver) has no other login.
+    given = push or inputs.ecr or inputs.registry_password is not None
+    credentials = registry_credentials(inputs, reference, env, console, policy) if given else None
     if credentials is not None:
         login(engine, credentials, policy, console)
 
