@@ -501,7 +501,8 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     engine = Engine(env)
     # Given credentials serve a build that is not pushed too: its base may be private, and
     # a builder outside the engine (buildx's remote or container driver) has no other login.
-    given = push or inputs.ecr or inputs.registry_password is not None
+    # (ECR only when pushing: its login may create the repository.)
+    given = push or (inputs.registry_password is not None and not inputs.ecr)
     credentials = registry_credentials(inputs, reference, env, console, policy) if given else None
     if credentials is not None:
         login(engine, credentials, policy, console)
