@@ -525,12 +525,14 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         )
     cache, cache_note = resolve_cache(inputs.cache, builder, env, push)
     if cache_note:
-        notes.append(cache_note)
+        report.notes.append(cache_note)
     attest = inputs.provenance != "false" or inputs.sbom
     if attest and builder == "docker":
-        notes.append("provenance and sbom need buildx: built without attestations")
+        report.notes.append("provenance and sbom need buildx: built without attestations")
     elif attest and not push:
-        notes.append("provenance and sbom are attached to a pushed digest: none when not pushing")
+        report.notes.append(
+            "provenance and sbom are attached to a pushed digest: none when not pushing"
+        )
     report.builder, report.cache = builder, cache
     # By digest (then checked per platform, then tagged) whenever buildx pushes itself.
     by_digest = builder == "buildx" and push and (multi_platform or attest)
@@ -580,7 +582,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             )
             report.build_seconds = round(time.monotonic() - started, 2)
             if not by_digest:
-                notes.append(
+                report.notes.append(
                     f"{len(inputs.platforms)} platforms built, not pushed: a manifest list "
                     "cannot be loaded into the engine, and its per-platform size and user "
                     "are read from the registry after a push"
