@@ -9,12 +9,14 @@ proxy in front of it that the test kills when the engine starts writing the mani
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import uuid
@@ -67,7 +69,11 @@ class Run:
 
 
 def build_push(
-    tmp_path: Path, base_image: str, extra_env: dict[str, str] | None = None, **inputs: str
+    tmp_path: Path,
+    base_image: str,
+    extra_env: dict[str, str] | None = None,
+    json_report: bool = False,
+    **inputs: str,
 ) -> Run:
     """Run the CLI as the action does: every input through FASTAPI_CI_BUILD_PUSH_* env."""
     outputs, summary = tmp_path / "github_output", tmp_path / "step_summary"
@@ -90,7 +96,7 @@ def build_push(
     env.update({PREFIX + name.upper(): value for name, value in inputs.items()})
     env.update(extra_env or {})
     done = subprocess.run(
-        [FASTAPI_CI, "build-push"],
+        [FASTAPI_CI, "build-push", *(["--json"] if json_report else [])],
         env=env,
         capture_output=True,
         text=True,
@@ -449,3 +455,123 @@ def test_the_action_masks_the_ecr_password_and_creates_the_repository(moto_serve
     assert credentials.registry == "123456789012.dkr.ecr.us-east-1.amazonaws.com"
     assert f"::add-mask::{credentials.password.get_secret_value()}" in stdout.getvalue()
     assert f"created the ECR repository {name}" in stdout.getvalue()
+
+
+SECRET_AND_TARGET = (
+    EXAMPLE_SERVICE.parent / "tests" / "fixtures" / "build_push" / "secret-and-target"
+)
+
+
+def layer_texts(docker_cli: list[str], image: str, tmp_path: Path) -> dict[str, bytes]:
+    """Every file of `docker save IMAGE`, each layer tar unpacked: name -> bytes."""
+    archive = tmp_path / "saved.tar"
+    docker(docker_cli, "save", "--output", str(archive), image)
+    contents: dict[str, bytes] = {}
+    with tarfile.open(archive) as saved:
+        for member in saved.getmembers():
+            data = saved.extractfile(member) if member.isfile() else None
+            if data is None:
+                continue
+            blob = data.read()
+            contents[member.name] = blob
+            if member.name.endswith("layer.tar") or member.name.startswith("blobs/"):
+                with (
+                    contextlib.suppress(tarfile.TarError),
+                    tarfile.open(fileobj=io.BytesIO(blob)) as layer,
+                ):
+                    for entry in layer.getmembers():
+                        inner = layer.extractfile(entry) if entry.isfile() else None
+                        if inner is not None:
+                            contents[f"{member.name}!{entry.name}"] = inner.read()
+    return contents
+
+
+def test_a_build_secret_is_read_in_its_run_step_and_in_no_layer_output_or_summary(
+    tmp_path: Path, base_image: str, docker_cli: list[str]
+) -> None:
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    run = build_push(
+        tmp_path,
+        base_image,
+        image=f"127.0.0.1:5000/{NAMESPACE}/secret",
+        context=str(SECRET_AND_TARGET),
+        push="false",
+        target="checked",
+        secrets="id=api_token,env=API_TOKEN",
+        build_args=f"BASE_IMAGE={base_image} SECRET_VERSION={uuid.uuid4().hex}",
+        json_report=True,
+        extra_env={"API_TOKEN": secret, "GITHUB_ACTIONS": "true"},
+    )
+    assert run.code == 0, run.everything
+    # Masked first thing; nowhere else in the log, the outputs or the summary.
+    assert [line for line in run.everything.splitlines() if secret in line] == [
+        f"::add-mask::{secret}"
+    ]
+    image = run.output("tags").splitlines()[0]
+    # Readable in its RUN step: the step kept its hash.
+    kept = docker(docker_cli, "run", "--rm", "--network", "none", image, "cat", "/secret.sha256")
+    assert kept.strip() == hashlib.sha256(secret.encode()).hexdigest()
+    # In no layer, no config, no history.
+    contents = layer_texts(docker_cli, image, tmp_path)
+    assert b"checked\n" in contents.values()  # the layers were really unpacked and read
+    assert [name for name, blob in contents.items() if secret.encode() in blob] == []
+    assert json.loads(run.stdout)["secret_ids"] == ["api_token"]  # the id; the value nowhere
+
+
+def test_target_builds_the_named_stage_not_the_last(
+    tmp_path: Path, base_image: str, docker_cli: list[str]
+) -> None:
+    run = build_push(
+        tmp_path,
+        base_image,
+        image=f"127.0.0.1:5000/{NAMESPACE}/target",
+        context=str(SECRET_AND_TARGET),
+        push="false",
+        target="checked",
+        secrets="api_token=inline-value",
+    )
+    assert run.code == 0, run.everything
+    image = run.output("tags").splitlines()[0]
+    stage = docker(docker_cli, "run", "--rm", "--network", "none", image, "cat", "/stage")
+    assert stage.strip() == "checked"
+    last_dir = tmp_path / "last"
+    last_dir.mkdir()
+    last = build_push(
+        last_dir,
+        base_image,
+        image=f"127.0.0.1:5000/{NAMESPACE}/target-last",
+        context=str(SECRET_AND_TARGET),
+        push="false",
+    )
+    assert last.code == 0, last.everything
+    image = last.output("tags").splitlines()[0]
+    stage = docker(docker_cli, "run", "--rm", "--network", "none", image, "cat", "/stage")
+    assert stage.strip() == "runtime"
+
+
+def test_a_monorepo_tag_is_pushed_as_version_minor_and_major_by_match_rules(
+    tmp_path: Path, base_image: str, registry: Registry, pushed: Run
+) -> None:
+    repository = f"{registry.host}/{NAMESPACE}/api"
+    rules = "\n".join(
+        rf"type=semver,pattern={pattern},match=api/v(\d+\.\d+\.\d+)"
+        for pattern in ("{{version}}", "{{major}}.{{minor}}", "{{major}}")
+    )
+    run = build_push(
+        tmp_path,
+        base_image,
+        image=repository,
+        push="true",
+        tags=rules,
+        flavor="latest=false",
+        registry_username=registry.username,
+        registry_password=registry.password,
+        extra_env={"GITHUB_REF": "refs/tags/api/v1.2.3"},
+    )
+    assert run.code == 0, run.everything
+    assert run.output("tag-names").splitlines() == ["1.2.3", "1.2", "1"]
+    listed = httpx.get(
+        f"http://{registry.host}/v2/{NAMESPACE}/api/tags/list",
+        auth=(registry.username, registry.password),
+    ).json()
+    assert sorted(listed["tags"]) == ["1", "1.2", "1.2.3"]

@@ -9,6 +9,7 @@ header `Docker-Content-Digest`). Authentication follows the registry's challenge
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import urllib.error
@@ -16,6 +17,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -184,13 +186,13 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', params))
 
 
-def _open(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, str]]:
-    """Send a request; return status and headers (4xx/5xx are answers, not exceptions)."""
+def _open(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    """Send a request; return status, headers and body (4xx/5xx are answers, not exceptions)."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http/https only)
-            return response.status, dict(response.headers.items())
+            return response.status, dict(response.headers.items()), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers.items())
+        return error.code, dict(error.headers.items()), b""
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         raise RegistryError(f"{request.full_url}: {reason}", RegistryErrorKind.TRANSIENT) from None
@@ -201,8 +203,12 @@ def _bearer_token(
     repository_path: str,
     credentials: RegistryCredentials | None,
     timeout: float,
+    actions: str = "pull",
 ) -> str:
-    query = {"service": challenge.get("service", ""), "scope": f"repository:{repository_path}:pull"}
+    query = {
+        "service": challenge.get("service", ""),
+        "scope": f"repository:{repository_path}:{actions}",
+    }
     url = challenge["realm"] + "?" + urllib.parse.urlencode(query)
     request = urllib.request.Request(url)  # noqa: S310 (the registry's own token realm)
     if credentials is not None:
@@ -224,6 +230,55 @@ def _bearer_token(
     return str(token)
 
 
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """A successful answer: headers (lower-case names) and body."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def digest(self) -> str:
+        """`Docker-Content-Digest`, or "" when the registry sent none."""
+        return self.headers.get("docker-content-digest", "")
+
+
+def _request(
+    method: str,
+    reference: ImageReference,
+    kind: str,
+    target: str,
+    credentials: RegistryCredentials | None,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 30.0,
+    expected: tuple[int, ...] = (200,),
+) -> RegistryAnswer:
+    """One registry API call on `/v2/<path>/<kind>/<target>`, answering its auth challenge."""
+    base = f"{_scheme(reference.registry)}://{reference.registry}"
+    url = f"{base}/v2/{reference.path}/{kind}/{target}"
+    headers = dict(headers or {})
+    # http(s) only: the scheme is chosen above, never taken from input.
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    status, answer, content = _open(request, timeout)
+    if status == 401:
+        scheme, challenge = _parse_challenge(answer.get("Www-Authenticate", ""))
+        if scheme == "bearer" and "realm" in challenge:
+            actions = "pull" if method in ("GET", "HEAD") else "pull,push"
+            token = _bearer_token(challenge, reference.path, credentials, timeout, actions)
+            headers["Authorization"] = f"Bearer {token}"
+        elif credentials is not None:
+            headers["Authorization"] = credentials.basic_header()
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+        status, answer, content = _open(request, timeout)
+    if status not in expected:
+        message = f"{method} {url} answered {status}"
+        kind_of = RegistryErrorKind.PERMANENT if status == 404 else classify_error(str(status))
+        raise RegistryError(message, kind_of)
+    return RegistryAnswer({key.lower(): value for key, value in answer.items()}, content)
+
+
 def manifest_digest(
     reference: ImageReference,
     credentials: RegistryCredentials | None = None,
@@ -234,28 +289,74 @@ def manifest_digest(
     Raises RegistryError (kind AUTH, TRANSIENT or PERMANENT) when it cannot be had.
     """
     target = reference.digest or reference.tag or "latest"
-    base = f"{_scheme(reference.registry)}://{reference.registry}"
-    url = f"{base}/v2/{reference.path}/manifests/{target}"
-    headers = {"Accept": MANIFEST_MEDIA_TYPES}
-    # http(s) only: the scheme is chosen above, never taken from input.
-    head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
-    status, answer = _open(head, timeout)
-    if status == 401:
-        scheme, challenge = _parse_challenge(answer.get("Www-Authenticate", ""))
-        if scheme == "bearer" and "realm" in challenge:
-            token = _bearer_token(challenge, reference.path, credentials, timeout)
-            headers["Authorization"] = f"Bearer {token}"
-        elif credentials is not None:
-            headers["Authorization"] = credentials.basic_header()
-        head = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
-        status, answer = _open(head, timeout)
-    if status != 200:
-        message = f"HEAD {url} answered {status}"
-        kind = RegistryErrorKind.PERMANENT if status == 404 else classify_error(str(status))
-        raise RegistryError(message, kind)
-    digest = {key.lower(): value for key, value in answer.items()}.get("docker-content-digest")
-    if not digest:
+    answer = _request(
+        "HEAD",
+        reference,
+        "manifests",
+        target,
+        credentials,
+        headers={"Accept": MANIFEST_MEDIA_TYPES},
+        timeout=timeout,
+    )
+    if not answer.digest:
         raise RegistryError(
-            f"HEAD {url} sent no Docker-Content-Digest", RegistryErrorKind.PERMANENT
+            f"HEAD {reference.repository}:{target} sent no Docker-Content-Digest",
+            RegistryErrorKind.PERMANENT,
         )
-    return digest
+    return answer.digest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest or index as the registry stores it: the exact bytes, their type, digest."""
+
+    media_type: str
+    body: bytes
+    digest: str
+
+    def json(self) -> dict[str, Any]:
+        """The parsed document."""
+        parsed = json.loads(self.body)
+        return parsed if isinstance(parsed, dict) else {}
+
+
+def get_manifest(
+    reference: ImageReference, target: str, credentials: RegistryCredentials | None
+) -> Manifest:
+    """The manifest (or index) at `target` (a tag or a digest), byte for byte."""
+    answer = _request(
+        "GET", reference, "manifests", target, credentials, headers={"Accept": MANIFEST_MEDIA_TYPES}
+    )
+    media_type = answer.headers.get("content-type", "").split(";")[0].strip()
+    digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+    if target.startswith("sha256:") and digest != target:
+        raise RegistryError(
+            f"the registry served {digest} for {target}", RegistryErrorKind.PERMANENT
+        )
+    return Manifest(media_type, answer.body, digest)
+
+
+def get_blob_json(
+    reference: ImageReference, digest: str, credentials: RegistryCredentials | None
+) -> dict[str, Any]:
+    """A small JSON blob (an image config) by digest."""
+    answer = _request("GET", reference, "blobs", digest, credentials)
+    parsed = json.loads(answer.body)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def put_manifest(
+    reference: ImageReference, tag: str, manifest: Manifest, credentials: RegistryCredentials | None
+) -> str:
+    """Point `tag` at `manifest` (the same bytes: the same digest); return the digest."""
+    answer = _request(
+        "PUT",
+        reference,
+        "manifests",
+        tag,
+        credentials,
+        headers={"Content-Type": manifest.media_type},
+        body=manifest.body,
+        expected=(201, 200),
+    )
+    return answer.digest or manifest.digest

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,35 +24,46 @@ from fastapi_ci.backends.ecr import Ecr, region_of
 from fastapi_ci.backends.registry import (
     ImageReference,
     RegistryCredentials,
-    RegistryError,
-    classify_error,
+    get_manifest,
     parse_reference,
+    put_manifest,
 )
 from fastapi_ci.build_push.build import (
     Builder,
     BuildRequest,
+    BuildxOutput,
     CacheMode,
+    ProvenanceMode,
+    build_by_digest,
     build_environment,
     buildx_command,
     engine_command,
+    engine_platform,
     resolve_cache,
     run_build,
-    run_streamed,
     scratch_dir,
 )
-from fastapi_ci.build_push.policy import RULES, check_dockerfile
+from fastapi_ci.build_push.build_secrets import materialize, parse_secrets, secret_values
+from fastapi_ci.build_push.dockerfile import parse_dockerfile
+from fastapi_ci.build_push.platforms import read_pushed, runs_as_root, valid_platform
+from fastapi_ci.build_push.policy import RULES, check_dockerfile, target_stage
 from fastapi_ci.build_push.push import login, push_tags, with_registry_retries
 from fastapi_ci.build_push.summary import (
     BYTES_PER_MB,
     BuildPushReport,
     Layer,
+    PlatformReport,
     PolicyFinding,
     render_markdown,
     render_text,
 )
+from fastapi_ci.build_push.tag_rules import parse_flavor, parse_rules
 from fastapi_ci.build_push.tags import compute_tags, created_timestamp, git_facts, oci_labels
 from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.input_files import read_text_file
 from fastapi_ci.retry import RetryPolicy
+
+ProvenanceInput = Literal["false", "true", "min", "max"]
 
 __all__ = ["BUILD_PUSH", "BuildPushInputs", "run_build_push"]
 
@@ -63,6 +76,15 @@ def _key_value(items: list[str], what: str) -> list[str]:
         if "=" not in item or item.startswith("="):
             raise ValueError(f"each {what} must be KEY=VALUE, got {item!r}")
     return items
+
+
+def _parsed_or_value_error(parse: Callable[[str | None], object], value: str | None) -> str | None:
+    """Check `value` parses (pydantic reports a ValueError under the input's name)."""
+    try:
+        parse(value)
+    except InputError as error:
+        raise ValueError(error.message.removeprefix(f"input '{error.input_name}': ")) from None
+    return value
 
 
 class BuildPushInputs(ActionInputs):
@@ -119,10 +141,35 @@ class BuildPushInputs(ActionInputs):
     ignore_cache: bool = Field(
         default=False, description="Rebuild every layer, ignoring any cache (--no-cache)."
     )
-    provenance: bool = Field(
+    provenance: ProvenanceInput = Field(
+        default="false",
+        description="Attach BuildKit's SLSA provenance attestation (buildx only): false, "
+        "true (= min), min or max. Off by default: it adds an unknown/unknown platform "
+        "entry that some runtimes refuse.",
+    )
+    sbom: bool = Field(
         default=False,
-        description="Attach a provenance attestation (buildx only). Off by default: it adds an "
-        "unknown/unknown platform entry that breaks some pulls.",
+        description="Attach BuildKit's SBOM attestation (buildx only; needs the "
+        "docker/buildkit-syft-scanner image). Off by default, as provenance.",
+    )
+    sbom_generator: str | None = Field(
+        default=None,
+        description="With sbom: the scanner image BuildKit runs (default "
+        "docker/buildkit-syft-scanner), e.g. a mirror of it.",
+    )
+    platforms: list[str] = Field(
+        default_factory=list,
+        description="Target platforms, comma or whitespace separated (linux/amd64,linux/arm64); "
+        "more than one needs buildx and pushes one manifest list. Default: the builder's.",
+    )
+    target: str | None = Field(
+        default=None, description="The Dockerfile stage to build (docker build --target)."
+    )
+    secrets: SecretStr | None = Field(
+        default=None,
+        description="Build secrets, one per line: id=ID,env=VAR, id=ID,src=FILE or ID=VALUE; "
+        "read in a RUN --mount=type=secret,id=ID step, never stored in a layer. Masked.",
+        json_schema_extra={"multiline": True},
     )
     builder: Literal["auto", "buildx", "docker"] = Field(
         default="auto",
@@ -167,6 +214,19 @@ class BuildPushInputs(ActionInputs):
         description="The branch that gets `latest` "
         "(default: the event's repository.default_branch).",
     )
+    tags: str | None = Field(
+        default=None,
+        description="docker/metadata-action `tags` lines (type=semver,pattern={{version}}, "
+        "type=raw,value=edge, type=sha, ...) instead of the default set; type=semver also "
+        "takes match=REGEX for monorepo tags (api/v1.2.3).",
+        json_schema_extra={"multiline": True},
+    )
+    flavor: str | None = Field(
+        default=None,
+        description="docker/metadata-action `flavor` lines: latest=auto|true|false, "
+        "prefix=P[,onlatest=true], suffix=S[,onlatest=true].",
+        json_schema_extra={"multiline": True},
+    )
 
     @field_validator("image")
     @classmethod
@@ -184,6 +244,32 @@ class BuildPushInputs(ActionInputs):
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", value):
             raise ValueError(f"expected a commit hash (7 to 64 hex digits), got {value!r}")
         return value.lower() if value is not None else None
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms_are_os_arch(cls, value: list[str]) -> list[str]:
+        platforms = [item for each in value for item in each.split(",") if item]
+        wrong = [platform for platform in platforms if not valid_platform(platform)]
+        if wrong:
+            raise ValueError(f"{wrong[0]!r} is not os/arch[/variant] (linux/arm64)")
+        return list(dict.fromkeys(platforms))
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _parsed_or_value_error(parse_secrets, value.get_secret_value())
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_rules_parse(cls, value: str | None) -> str | None:
+        return _parsed_or_value_error(parse_rules, value)
+
+    @field_validator("flavor")
+    @classmethod
+    def _flavor_parses(cls, value: str | None) -> str | None:
+        return _parsed_or_value_error(parse_flavor, value)
 
     @field_validator("build_args")
     @classmethod
@@ -295,6 +381,10 @@ def _plan_json(report: BuildPushReport) -> str:
             "builder",
             "cache",
             "provenance",
+            "sbom",
+            "platforms_requested",
+            "target",
+            "secret_ids",
             "policy",
             "notes",
         },
@@ -319,38 +409,19 @@ def _result(
     )
 
 
-def _push_with_buildx(
-    command: list[str],
-    env: Mapping[str, str],
-    console: Console,
-    inputs: BuildPushInputs,
-    metadata_file: Path,
-    policy: RetryPolicy,
-    what: str,
-) -> str:
-    """Push from buildx itself (needed to carry a provenance attestation); returns the digest."""
-
-    def attempt() -> str:
-        code, tail = run_streamed(
-            command,
-            env,
-            console,
-            title="docker buildx build --push",
-            timeout_seconds=inputs.timeout_minutes * 60,
-        )
-        if code != 0:
-            errors = [line for line in tail if "ERROR" in line] or tail[-1:] or [f"exit {code}"]
-            raise RegistryError(errors[-1], classify_error(errors[-1]))
-        return str(json.loads(metadata_file.read_text())["containerimage.digest"])
-
-    return with_registry_retries(attempt, what=what, policy=policy, console=console)
-
-
 def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     """Plan, check, build, measure and push the image."""
     env = console.env
+    secrets = parse_secrets(inputs.secrets.get_secret_value() if inputs.secrets else None)
+    for value in secret_values(secrets, env):
+        console.mask(value)  # before any line is printed: a RUN step may echo it
     reference = parse_reference(inputs.image)
     context, dockerfile = _paths(inputs)
+    if inputs.target is not None:
+        target_stage(
+            parse_dockerfile(str(dockerfile), read_text_file(dockerfile, "dockerfile"), {}),
+            inputs.target,
+        )
     facts = git_facts(
         env,
         event_name=inputs.event_name,
@@ -359,14 +430,21 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         pr_number=inputs.pr_number,
         default_branch=inputs.default_branch,
     )
-    plan = compute_tags(facts)
+    plan = compute_tags(facts, parse_rules(inputs.tags), parse_flavor(inputs.flavor))
     push = inputs.push if inputs.push is not None else plan.push_by_default
     build_args = _pairs(inputs.build_args)
     labels = oci_labels(
         facts, plan.version, reference.path, created_timestamp(env), _pairs(inputs.labels)
     )
     findings = (
-        check_dockerfile(dockerfile, context, build_args, inputs.policy_ignore)
+        check_dockerfile(
+            dockerfile,
+            context,
+            build_args,
+            inputs.policy_ignore,
+            target=inputs.target,
+            platforms=inputs.platforms,
+        )
         if inputs.policy
         else []
     )
@@ -388,6 +466,10 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         builder=inputs.builder,
         cache=inputs.cache,
         provenance=inputs.provenance,
+        sbom=inputs.sbom,
+        platforms_requested=inputs.platforms,
+        target=inputs.target,
+        secret_ids=[secret.id for secret in secrets],
         policy=[PolicyFinding.of(finding) for finding in findings],
         notes=notes,
         size_budget_mb=inputs.size_budget_mb,
@@ -407,13 +489,21 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             True,
             "dry run: nothing built or pushed",
             annotations,
-            outputs={"tags": "\n".join(report.tags), "version": plan.version},
+            outputs={
+                "tags": "\n".join(report.tags),
+                "tag-names": "\n".join(plan.tags),
+                "version": plan.version,
+            },
             text=_plan_json(report),
         )
 
     policy = RetryPolicy(attempts=inputs.push_attempts)
     engine = Engine(env)
-    credentials = registry_credentials(inputs, reference, env, console, policy) if push else None
+    # Given credentials serve a build that is not pushed too: its base may be private, and
+    # a builder outside the engine (buildx's remote or container driver) has no other login.
+    # (ECR only when pushing: its login may create the repository.)
+    given = push or (inputs.registry_password is not None and not inputs.ecr)
+    credentials = registry_credentials(inputs, reference, env, console, policy) if given else None
     if credentials is not None:
         login(engine, credentials, policy, console)
 
@@ -424,82 +514,223 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             fix="install buildx (docker/setup-buildx-action), or use builder: auto",
         )
     builder: Builder = "buildx" if cli.has_buildx and inputs.builder != "docker" else "docker"
+    multi_platform = len(inputs.platforms) > 1
+    if multi_platform and builder == "docker":
+        raise CheckFailed(
+            f"platforms: {len(inputs.platforms)} platforms need docker buildx, and "
+            f"{cli.path} {cli.version} has none",
+            why="a multi-platform image is a manifest list, which only a BuildKit builder "
+            "(buildx with the docker-container, remote or kubernetes driver) produces",
+            fix="add docker/setup-qemu-action and docker/setup-buildx-action before this step",
+        )
     cache, cache_note = resolve_cache(inputs.cache, builder, env, push)
     if cache_note:
-        notes.append(cache_note)
-    if inputs.provenance and builder == "docker":
-        notes.append("provenance needs buildx: built without an attestation")
+        report.notes.append(cache_note)
+    attest = inputs.provenance != "false" or inputs.sbom
+    if attest and builder == "docker":
+        report.notes.append("provenance and sbom need buildx: built without attestations")
+    elif attest and not push:
+        report.notes.append(
+            "provenance and sbom are attached to a pushed digest: none when not pushing"
+        )
     report.builder, report.cache = builder, cache
-    request = BuildRequest(
-        context=context,
-        dockerfile=dockerfile,
-        tags=tuple(report.tags),
-        labels=labels,
-        build_args=build_args,
-        no_cache=inputs.ignore_cache,
-        cache=cache,
-        cache_ref=reference.with_tag("buildcache"),
-        cache_scope=reference.path,
-        provenance=inputs.provenance and builder == "buildx",
-    )
+    # By digest (then checked per platform, then tagged) whenever buildx pushes itself.
+    by_digest = builder == "buildx" and push and (multi_platform or attest)
     with scratch_dir() as scratch, private_docker_config(credentials, env) as docker_config:
+        request = BuildRequest(
+            context=context,
+            dockerfile=dockerfile,
+            tags=tuple(report.tags),
+            labels=labels,
+            build_args=build_args,
+            no_cache=inputs.ignore_cache,
+            cache=cache,
+            cache_ref=reference.with_tag("buildcache"),
+            cache_scope=reference.path,
+            provenance=_provenance_mode(inputs.provenance) if by_digest else "false",
+            sbom=inputs.sbom and by_digest,
+            sbom_generator=inputs.sbom_generator,
+            platforms=tuple(inputs.platforms),
+            target=inputs.target,
+            secrets=tuple(materialize(secrets, env, Path(scratch))),
+            repository=reference.repository,
+        )
         iidfile, metadata_file = Path(scratch) / "iid", Path(scratch) / "metadata.json"
+        cli_env = build_environment(env, docker_config)
+        console.info(f"building {reference.repository} with {builder} ({cli.path} {cli.version})")
+        timeout = inputs.timeout_minutes * 60
+        outputs = {
+            "tags": "\n".join(report.tags),
+            "tag-names": "\n".join(plan.tags),
+            "version": plan.version,
+            "pushed": "false",
+            "digest": "",
+            "platform-digests": "{}",
+            "image": report.tags[0],
+        }
+        if by_digest or multi_platform:
+            output: BuildxOutput = "digest" if by_digest else "none"
+            command = buildx_command(
+                cli, request, iidfile=iidfile, metadata_file=metadata_file, output=output
+            )
+            started = time.monotonic()
+            digest = with_registry_retries(
+                lambda: build_by_digest(command, cli_env, console, metadata_file, timeout),
+                what=f"build and push of {reference.repository} by digest",
+                policy=policy,
+                console=console,
+            )
+            report.build_seconds = round(time.monotonic() - started, 2)
+            if not by_digest:
+                report.notes.append(
+                    f"{len(inputs.platforms)} platforms built, not pushed: a manifest list "
+                    "cannot be loaded into the engine, and its per-platform size and user "
+                    "are read from the registry after a push"
+                )
+                return _result(report, True, "built (not pushed)", annotations, outputs)
+            registry = _Registry(reference, credentials, policy, console)
+            checked = _check_platforms(inputs, report, registry, digest, outputs)
+            if checked:
+                headline = "; ".join(checked) + f"; pushed by digest {digest}, not tagged"
+                annotations.append(
+                    _failure_annotation(headline, shown_dockerfile, "per-platform checks")
+                )
+                return _result(report, False, headline, annotations, outputs)
+            _tag_digest(registry, plan.tags, digest)
+            platforms = ", ".join(entry.platform for entry in report.platforms)
+            headline = f"pushed {reference.with_digest(digest)} ({platforms})"
+            return _result(report, True, headline, annotations, outputs)
         command = (
             buildx_command(cli, request, iidfile=iidfile, metadata_file=metadata_file)
             if builder == "buildx"
             else engine_command(cli, request, iidfile=iidfile)
         )
-        cli_env = build_environment(env, docker_config)
-        console.info(f"building {reference.repository} with {builder} ({cli.path} {cli.version})")
-        outcome = run_build(
-            command, cli_env, console, iidfile=iidfile, timeout_seconds=inputs.timeout_minutes * 60
-        )
+        outcome = run_build(command, cli_env, console, iidfile=iidfile, timeout_seconds=timeout)
         report.image_id, report.build_seconds = outcome.image_id, round(outcome.seconds, 2)
         size = engine.image_size(outcome.image_id)
         report.size_mb = round(size / BYTES_PER_MB, 1)
-        outputs = {
-            "image-id": outcome.image_id,
-            "size-mb": f"{report.size_mb:.1f}",
-            "tags": "\n".join(report.tags),
-            "version": plan.version,
-            "pushed": "false",
-            "digest": "",
-            "image": report.tags[0],
-        }
+        outputs.update({"image-id": outcome.image_id, "size-mb": f"{report.size_mb:.1f}"})
         if inputs.size_budget_mb is not None and report.size_mb > inputs.size_budget_mb:
             report.largest_layers = _largest_layers(engine, outcome.image_id)
             headline = (
                 f"image is {report.size_mb:.1f} MB, over the size budget of "
                 f"{inputs.size_budget_mb:g} MB; not pushed"
             )
-            annotations.append(
-                Annotation(
-                    level="error",
-                    message=headline + " (largest layers in the log/summary)",
-                    file=shown_dockerfile,
-                    title="build-push: size budget",
-                )
-            )
+            annotations.append(_failure_annotation(headline, shown_dockerfile, "size budget"))
             return _result(report, False, headline, annotations, outputs)
         if not push:
             return _result(report, True, "built (not pushed)", annotations, outputs)
-        if builder == "buildx" and inputs.provenance:
-            digest = _push_with_buildx(
-                buildx_command(
-                    cli, request, iidfile=iidfile, metadata_file=metadata_file, output="push"
-                ),
-                cli_env,
-                console,
-                inputs,
-                metadata_file,
-                policy,
-                what=f"push of {reference.repository} (buildx, with provenance)",
-            )
-        else:
-            digest = push_tags(engine, reference, plan.tags, credentials, policy, console).digest
+        digest = push_tags(engine, reference, plan.tags, credentials, policy, console).digest
+        platform = engine_platform(engine.image_attrs(outcome.image_id))
     report.digest, report.pushed = digest, True
-    outputs.update({"digest": digest, "pushed": "true", "image": reference.with_digest(digest)})
+    report.platforms = [PlatformReport(platform=platform, digest=digest, size_mb=report.size_mb)]
+    outputs.update(
+        {
+            "digest": digest,
+            "pushed": "true",
+            "image": reference.with_digest(digest),
+            "platform-digests": json.dumps({platform: digest}),
+        }
+    )
     return _result(report, True, f"pushed {reference.with_digest(digest)}", annotations, outputs)
+
+
+def _failure_annotation(headline: str, shown_dockerfile: str, what: str) -> Annotation:
+    return Annotation(
+        level="error",
+        message=headline + " (details in the log/summary)",
+        file=shown_dockerfile,
+        title=f"build-push: {what}",
+    )
+
+
+def _provenance_mode(value: ProvenanceInput) -> ProvenanceMode:
+    return "min" if value == "true" else value
+
+
+@dataclass(frozen=True)
+class _Registry:
+    """Where a by-digest push went, and how to talk to it."""
+
+    reference: ImageReference
+    credentials: RegistryCredentials | None
+    policy: RetryPolicy
+    console: Console
+
+
+def _check_platforms(
+    inputs: BuildPushInputs,
+    report: BuildPushReport,
+    registry: _Registry,
+    digest: str,
+    outputs: dict[str, str],
+) -> list[str]:
+    """Read the pushed list back into the report; what fails the user rule or the budget."""
+    pushed = with_registry_retries(
+        lambda: read_pushed(registry.reference, digest, registry.credentials),
+        what=f"read-back of {registry.reference.with_digest(digest)}",
+        policy=registry.policy,
+        console=registry.console,
+    )
+    report.platforms = [
+        PlatformReport(
+            platform=image.platform,
+            digest=image.digest,
+            size_mb=round(image.size_bytes / BYTES_PER_MB, 1),
+            user=image.user,
+        )
+        for image in pushed.images
+    ]
+    report.size_mb = max(entry.size_mb or 0.0 for entry in report.platforms)
+    report.attestations = pushed.attestations
+    if pushed.unknown_platform_entries:
+        count = pushed.unknown_platform_entries
+        report.notes.append(
+            f"the list has {count} unknown/unknown entr{'y' if count == 1 else 'ies'} "
+            "(attestations): a runtime that picks a platform by hand may refuse it"
+        )
+    outputs.update(
+        {
+            "digest": digest,
+            "platform-digests": json.dumps({e.platform: e.digest for e in report.platforms}),
+            "size-mb": f"{report.size_mb:.1f}",
+        }
+    )
+    problems: list[str] = []
+    if inputs.policy and "non-root-user" not in inputs.policy_ignore:
+        problems += [
+            f"{entry.platform} runs as root (User {entry.user or 'unset'})"
+            for entry in report.platforms
+            if runs_as_root(entry.user)
+        ]
+    budget = inputs.size_budget_mb
+    if budget is not None:
+        problems += [
+            f"{entry.platform} is {entry.size_mb:.1f} MB compressed, over the size budget of "
+            f"{budget:g} MB"
+            for entry in report.platforms
+            if (entry.size_mb or 0) > budget
+        ]
+    if not problems:
+        report.digest, report.pushed = digest, True
+        outputs.update({"pushed": "true", "image": registry.reference.with_digest(digest)})
+    return problems
+
+
+def _tag_digest(registry: _Registry, tag_names: tuple[str, ...], digest: str) -> None:
+    """Point every tag at the checked list: the same bytes, so the same digest."""
+    manifest = get_manifest(registry.reference, digest, registry.credentials)
+    for tag in tag_names:
+
+        def put_tag(tag: str = tag) -> str:
+            return put_manifest(registry.reference, tag, manifest, registry.credentials)
+
+        with_registry_retries(
+            put_tag,
+            what=f"tag {registry.reference.with_tag(tag)}",
+            policy=registry.policy,
+            console=registry.console,
+        )
 
 
 BUILD_PUSH = Action(

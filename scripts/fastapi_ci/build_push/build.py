@@ -10,6 +10,7 @@ own layer store is the cache.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -23,11 +24,16 @@ from typing import Literal
 
 from fastapi_ci.action_io import Console
 from fastapi_ci.backends.docker_engine import DockerCli
+from fastapi_ci.backends.registry import RegistryError, RegistryErrorKind, classify_error
 from fastapi_ci.errors import CheckFailed, InputError
 
 Builder = Literal["buildx", "docker"]
 CacheMode = Literal["auto", "gha", "registry", "none"]
-BuildxOutput = Literal["load", "push"]
+# load: into the engine; digest: pushed by digest only, untagged (checked in the registry
+# before any tag points at it); none: left in the builder's cache (a multi-platform build
+# that is not pushed: a manifest list cannot be loaded into the engine).
+BuildxOutput = Literal["load", "digest", "none"]
+ProvenanceMode = Literal["false", "min", "max"]
 TAIL_LINES = 25
 
 
@@ -44,7 +50,13 @@ class BuildRequest:
     cache: CacheMode = "none"
     cache_ref: str = ""  # registry cache: <image>:buildcache
     cache_scope: str = ""  # gha cache: one scope per image, so services do not evict each other
-    provenance: bool = False
+    provenance: ProvenanceMode = "false"
+    sbom: bool = False
+    sbom_generator: str | None = None  # BuildKit's default: docker/buildkit-syft-scanner
+    platforms: tuple[str, ...] = ()
+    target: str | None = None
+    secrets: tuple[str, ...] = ()  # `--secret` values: id=...,src=<file in the scratch dir>
+    repository: str = ""  # where a by-digest push goes
     extra_flags: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -85,9 +97,9 @@ def resolve_cache(
     return requested, None
 
 
-def _common_flags(request: BuildRequest) -> list[str]:
+def _common_flags(request: BuildRequest, *, tagged: bool = True) -> list[str]:
     flags = ["--file", str(request.dockerfile)]
-    for tag in request.tags:
+    for tag in request.tags if tagged else ():
         flags += ["--tag", tag]
     for key, value in request.labels.items():
         flags += ["--label", f"{key}={value}"]
@@ -95,6 +107,12 @@ def _common_flags(request: BuildRequest) -> list[str]:
         flags += ["--build-arg", f"{key}={value}"]
     if request.no_cache:
         flags.append("--no-cache")
+    if request.platforms:
+        flags += ["--platform", ",".join(request.platforms)]
+    if request.target:
+        flags += ["--target", request.target]
+    for secret in request.secrets:
+        flags += ["--secret", secret]
     return flags + list(request.extra_flags)
 
 
@@ -112,17 +130,30 @@ def buildx_command(
     provenance attestation by default, an index with an `unknown/unknown` platform entry
     that breaks `docker pull` on older engines and confuses registries' UIs.
     """
-    command = [cli.path, "buildx", "build", "--progress=plain", *_common_flags(request)]
+    # By digest, no --tag: the tags are put on the digest once it passed the checks.
+    common = _common_flags(request, tagged=output != "digest")
+    command = [cli.path, "buildx", "build", "--progress=plain", *common]
     command += ["--iidfile", str(iidfile), "--metadata-file", str(metadata_file)]
-    command.append(f"--provenance={'mode=min' if request.provenance else 'false'}")
+    provenance = f"mode={request.provenance}" if request.provenance != "false" else "false"
+    command.append(f"--provenance={provenance}")
+    if request.sbom:
+        generator = f"generator={request.sbom_generator}" if request.sbom_generator else "true"
+        command.append(f"--sbom={generator}")
     if request.cache == "gha":
         scope = f",scope={request.cache_scope}" if request.cache_scope else ""
         command += ["--cache-from", f"type=gha{scope}", "--cache-to", f"type=gha,mode=max{scope}"]
     elif request.cache == "registry" and request.cache_ref:
         command += ["--cache-from", f"type=registry,ref={request.cache_ref}"]
-        if output == "push":
+        if output != "load":
             command += ["--cache-to", f"type=registry,ref={request.cache_ref},mode=max"]
-    command.append("--push" if output == "push" else "--load")
+    if output == "digest":
+        command += [
+            "--output",
+            f"type=image,name={request.repository},push-by-digest=true,"
+            "name-canonical=true,push=true",
+        ]
+    elif output == "load":
+        command.append("--load")
     command.append(str(request.context))
     return command
 
@@ -205,6 +236,17 @@ def run_streamed(
     return code, list(tail)
 
 
+def build_failed(code: int, tail: list[str]) -> CheckFailed:
+    """The error for a failed build: its first error line, and the log's tail."""
+    errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
+    first = errors[0].strip() if errors else f"exit code {code}"
+    return CheckFailed(
+        f"docker build failed: {first}",
+        why="last lines of the build log:\n\n```\n" + "\n".join(tail) + "\n```",
+        fix="reproduce locally with the command at the top of the `docker build` log group",
+    )
+
+
 def run_build(
     command: list[str],
     env: Mapping[str, str],
@@ -220,17 +262,44 @@ def run_build(
     )
     seconds = time.monotonic() - started
     if code != 0:
-        errors = [line for line in tail if "ERROR" in line or "error:" in line.lower()]
-        first = errors[0].strip() if errors else f"exit code {code}"
-        raise CheckFailed(
-            f"docker build failed: {first}",
-            why="last lines of the build log:\n\n```\n" + "\n".join(tail) + "\n```",
-            fix="reproduce locally with the command at the top of the `docker build` log group",
-        )
+        raise build_failed(code, tail)
     image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
     if not image_id:
         raise CheckFailed("docker build succeeded but wrote no image id (--iidfile)")
     return BuildOutcome(image_id=image_id, seconds=seconds)
+
+
+def build_by_digest(
+    command: list[str],
+    env: Mapping[str, str],
+    console: Console,
+    metadata_file: Path,
+    timeout_seconds: float,
+) -> str:
+    """Run a `buildx build` that pushes by digest (or only builds); return the digest or "".
+
+    A registry error that is worth retrying raises RegistryError (TRANSIENT); any other
+    failure is the build's: CheckFailed with the log's tail.
+    """
+    code, tail = run_streamed(
+        command, env, console, title="docker buildx build", timeout_seconds=timeout_seconds
+    )
+    if code != 0:
+        errors = [line for line in tail if "ERROR" in line] or tail[-1:]
+        last = errors[-1] if errors else f"exit {code}"
+        if classify_error(last) is RegistryErrorKind.TRANSIENT:
+            raise RegistryError(last, RegistryErrorKind.TRANSIENT)
+        raise build_failed(code, tail)
+    if not metadata_file.exists():
+        return ""
+    metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    return str(metadata.get("containerimage.digest", ""))
+
+
+def engine_platform(attrs: Mapping[str, object]) -> str:
+    """`os/arch[/variant]` of an image the engine holds (from `docker image inspect`)."""
+    platform = f"{attrs.get('Os', 'linux')}/{attrs.get('Architecture', 'amd64')}"
+    return f"{platform}/{attrs['Variant']}" if attrs.get("Variant") else platform
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:

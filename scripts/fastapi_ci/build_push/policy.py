@@ -20,10 +20,11 @@ Rules (id: level) — each one a production incident somebody already had:
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,7 @@ from fastapi_ci.build_push.dockerfile import (
     parse_dockerfile,
     parse_env,
 )
+from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import read_text_file
 
 RULES: dict[str, str] = {
@@ -298,8 +300,15 @@ def unpinned_in_file(context: Path, relative: str, seen: set[str] | None = None)
 class PolicyChecker:
     """Walks a parsed Dockerfile once and collects the findings."""
 
-    def __init__(self, dockerfile: Dockerfile, context: Path, build_args: Mapping[str, str]):
+    def __init__(
+        self,
+        dockerfile: Dockerfile,
+        context: Path,
+        build_args: Mapping[str, str],
+        target: Stage | None = None,
+    ):
         self.dockerfile = dockerfile
+        self.target = target or dockerfile.final_stage
         self.context = context
         self.build_args = build_args
         self.findings: list[Finding] = []
@@ -314,12 +323,13 @@ class PolicyChecker:
 
     def check(self) -> list[Finding]:
         """Run every rule."""
-        for stage in self.dockerfile.stages:
+        # Stages after the target are not built (BuildKit skips what the target does not need).
+        for stage in self.dockerfile.stages[: self.target.index + 1]:
             self.walk_stage(stage)
-        final = self.dockerfile.final_stage
+        final = self.target
         self.check_user(final)
         self.check_migrations(final)
-        if len(self.dockerfile.stages) == 1:
+        if self.target.index == 0:
             self.add(
                 "multi-stage",
                 "warning",
@@ -622,18 +632,76 @@ class PolicyChecker:
         return None
 
 
+def target_stage(dockerfile: Dockerfile, target: str | None) -> Stage | None:
+    """The stage `--target` names (None: the last); InputError naming `target` if none does."""
+    if target is None:
+        return None
+    for stage in dockerfile.stages:
+        if stage.name is not None and stage.name.lower() == target.lower():
+            return stage
+    names = ", ".join(stage.name for stage in dockerfile.stages if stage.name) or "none"
+    raise InputError(
+        "target",
+        f"{dockerfile.path} has no stage named {target!r} (named stages: {names})",
+        fix="name the stage with `FROM ... AS <name>`, or fix the target",
+    )
+
+
+def platform_build_args(platform: str) -> dict[str, str]:
+    """The ARGs BuildKit defines for a target platform (TARGETARCH=arm64, ...)."""
+    os_name, _, rest = platform.partition("/")
+    arch, _, variant = rest.partition("/")
+    return {
+        "TARGETPLATFORM": platform,
+        "TARGETOS": os_name,
+        "TARGETARCH": arch,
+        "TARGETVARIANT": variant,
+    }
+
+
 def check_dockerfile(
     dockerfile: Path,
     context: Path,
     build_args: Mapping[str, str],
     ignore: Iterable[str] = (),
+    *,
+    target: str | None = None,
+    platforms: Sequence[str] = (),
 ) -> list[Finding]:
-    """All policy findings for `dockerfile` built in `context`, minus the ignored rules."""
+    """All policy findings for `dockerfile` built in `context`, minus the ignored rules.
+
+    With several platforms the Dockerfile is checked once per platform (the TARGET* ARGs
+    can pick another base or another USER); a finding only some platforms have says which.
+    """
     text = read_text_file(dockerfile, "dockerfile")
+    if len(platforms) > 1:
+        per_platform = {
+            platform: check_dockerfile(
+                dockerfile,
+                context,
+                {**platform_build_args(platform), **build_args},
+                ignore,
+                target=target,
+            )
+            for platform in platforms
+        }
+        merged: dict[Finding, list[str]] = {}
+        for platform, found in per_platform.items():
+            for finding in found:
+                merged.setdefault(finding, []).append(platform)
+        labelled = [
+            finding
+            if len(on) == len(platforms)
+            else dataclasses.replace(finding, message=f"[{', '.join(on)}] {finding.message}")
+            for finding, on in merged.items()
+        ]
+        return sorted(labelled, key=lambda finding: (finding.line or 0, finding.rule))
+    if platforms:
+        build_args = {**platform_build_args(platforms[0]), **build_args}
     parsed = parse_dockerfile(str(dockerfile), text, build_args)
     if not parsed.stages:
         return [Finding("non-root-user", "error", "no FROM instruction", 1)]
-    findings = PolicyChecker(parsed, context, build_args).check()
+    findings = PolicyChecker(parsed, context, build_args, target_stage(parsed, target)).check()
     has_ignore_file = (context / ".dockerignore").is_file() or Path(
         f"{dockerfile}.dockerignore"
     ).is_file()

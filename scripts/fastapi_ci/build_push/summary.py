@@ -41,6 +41,15 @@ class PolicyFinding(BaseModel):
         )
 
 
+class PlatformReport(BaseModel):
+    """One platform's image in what was pushed."""
+
+    platform: str
+    digest: str
+    size_mb: float | None = None
+    user: str = ""
+
+
 class BuildPushReport(BaseModel):
     """The plan, and what happened to it."""
 
@@ -55,7 +64,13 @@ class BuildPushReport(BaseModel):
     context: str
     builder: str = "auto"
     cache: str = "auto"
-    provenance: bool = False
+    provenance: str = "false"
+    sbom: bool = False
+    platforms_requested: list[str] = Field(default_factory=list)
+    target: str | None = None
+    secret_ids: list[str] = Field(default_factory=list, description="Ids only, never values.")
+    platforms: list[PlatformReport] = Field(default_factory=list)
+    attestations: int = 0
     policy: list[PolicyFinding] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     image_id: str = ""
@@ -85,6 +100,11 @@ def render_text(report: BuildPushReport, headline: str) -> str:
     lines.append("tags:      " + ", ".join(report.tags))
     if report.digest:
         lines.append(f"digest:    {report.digest}")
+    if len(report.platforms) > 1 or report.attestations:
+        lines.extend(
+            f"  {entry.platform}: {entry.digest} ({entry.size_mb:.1f} MB compressed)"
+            for entry in report.platforms
+        )
     lines.extend(f"note: {note}" for note in report.notes)
     if report.largest_layers:
         lines.append("largest layers:")
@@ -100,6 +120,18 @@ def render_markdown(report: BuildPushReport, passed: bool, headline: str) -> str
     rows.append(("tags", "<br>".join(f"`{tag}`" for tag in report.tags)))
     if report.digest:
         rows.append(("digest", f"`{report.digest}`"))
+    if len(report.platforms) > 1 or report.attestations:
+        rows.append(
+            (
+                "platforms",
+                "<br>".join(
+                    f"{entry.platform} `{entry.digest}` {entry.size_mb:.1f} MB"
+                    for entry in report.platforms
+                ),
+            )
+        )
+    if report.attestations:
+        rows.append(("attestations", str(report.attestations)))
     if report.size_mb is not None:
         budget = f" (budget {report.size_budget_mb:g} MB)" if report.size_budget_mb else ""
         rows.append(("size", f"{report.size_mb:.1f} MB{budget}"))

@@ -1,6 +1,7 @@
 """Image tags and OCI labels from git facts, following docker/metadata-action's rules.
 
-The tag set is what metadata-action produces for the configuration most services use:
+Without a `tags` input, the tag set is what metadata-action produces for the configuration
+most services use (with a `tags` input, those lines instead: see tag_rules.py):
 
     type=schedule                         -> nightly
     type=ref,event=branch                 -> the branch name (sanitized)
@@ -17,7 +18,8 @@ not GitHub's throw-away merge commit (metadata-action does so only with
 DOCKER_METADATA_PR_HEAD_SHA=true); a tag is made valid for the engine (no leading `.` or
 `-`, at most 128 characters) where metadata-action would emit one `docker build` rejects;
 major version zero gets no `0` tag (semver §4: 0.y.z promises no stability, the
-recommendation in metadata-action's README).
+recommendation in metadata-action's README). The `flavor` input (latest, prefix, suffix)
+applies to both.
 """
 
 from __future__ import annotations
@@ -29,18 +31,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi_ci.build_push.tag_rules import (
+    Flavor,
+    TagRule,
+    evaluate_rules,
+    parse_semver,
+)
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import read_text_file
 
-SHORT_SHA_LENGTH = 7
 MAX_TAG_LENGTH = 128
-# node-semver's `valid()` (strict): what metadata-action's type=semver accepts.
-_SEMVER = re.compile(
-    r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
-    r"(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
-)
 _INVALID_TAG_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 _INVALID_TAG_START = re.compile(r"^[^A-Za-z0-9_]+")
 _PR_REF = re.compile(r"^refs/pull/(?P<number>\d+)/(?:merge|head)$")
@@ -148,62 +148,62 @@ class TagPlan:
     notes: tuple[str, ...] = ()
 
 
-def _semver_tags(tag: str) -> tuple[list[str], bool] | None:
-    """(tags, latest) for a semver git tag, or None when it is not semver."""
-    match = _SEMVER.match(tag)
-    if not match:
-        return None
-    major, minor, patch = match.group("major", "minor", "patch")
-    prerelease = match.group("prerelease")
-    if prerelease:
-        # A release candidate must not move `1`, `1.2` or `latest` under users' feet.
-        return [f"{major}.{minor}.{patch}-{prerelease}"], False
-    tags = [f"{major}.{minor}.{patch}", f"{major}.{minor}"]
-    if major != "0":
-        tags.append(major)
-    return tags, True
-
-
-def compute_tags(facts: GitFacts) -> TagPlan:
-    """The tags metadata-action would produce for these facts (see the module docstring)."""
+def default_rules(facts: GitFacts) -> tuple[list[TagRule], list[str]]:
+    """The rules used when the `tags` input is empty (see the module docstring), and notes."""
     notes: list[str] = []
-    tags: list[str] = []
-    latest = False
+    rules: list[TagRule] = []
     if facts.event_name == "schedule":
-        tags.append("nightly")
+        rules.append(TagRule("schedule"))
     elif facts.is_pull_request:
-        if facts.pr_number is None:
-            raise InputError(
-                "pr-number",
-                "a pull_request event without a PR number (no refs/pull/N/merge ref, no "
-                "pull_request.number in the event)",
-                fix="pass pr-number",
-            )
-        tags.append(f"pr-{facts.pr_number}")
+        rules.append(TagRule("ref", {"event": "pr"}))
     elif facts.git_tag is not None:
-        semver = _semver_tags(facts.git_tag)
-        if semver is None:
+        if parse_semver(facts.git_tag) is None:
             notes.append(f"tag {facts.git_tag!r} is not semver: tagged as is, without latest")
-            tags.append(facts.git_tag)
+            rules.append(TagRule("ref", {"event": "tag"}, latest_allowed=False))
         else:
-            tags, latest = semver
+            rules += [
+                TagRule("semver", {"pattern": "{{version}}"}),
+                TagRule("semver", {"pattern": "{{major}}.{{minor}}"}),
+                TagRule("semver", {"pattern": "{{major}}"}, skip_major_zero=True),
+            ]
     elif facts.branch is not None:
-        tags.append(facts.branch)
+        rules.append(TagRule("ref", {"event": "branch"}))
         if facts.default_branch is None:
             notes.append("default branch unknown (no event file): no latest tag")
-        latest = facts.branch == facts.default_branch
     elif facts.ref:
         notes.append(f"ref {facts.ref!r} is neither a branch, a tag nor a pull request")
-    if facts.sha:
-        tags.append(f"sha-{facts.sha[:SHORT_SHA_LENGTH]}")
-    if latest:
-        tags.append("latest")
+    rules.append(TagRule("sha"))
+    return rules, notes
+
+
+def compute_tags(
+    facts: GitFacts, rules: list[TagRule] | None = None, flavor: Flavor | None = None
+) -> TagPlan:
+    """The tags metadata-action would produce for these facts and rules (default: ours)."""
+    flavor = flavor or Flavor()
+    notes: list[str] = []
+    on_default_branch = False
+    if rules is None:
+        rules, notes = default_rules(facts)
+        # Our default set folds `type=raw,value=latest,enable={{is_default_branch}}` into
+        # latest=auto, so that `latest` comes last like every other latest.
+        on_default_branch = (
+            facts.event_name != "schedule"
+            and not facts.is_pull_request
+            and facts.branch is not None
+            and facts.branch == facts.default_branch
+        )
+    produced = evaluate_rules(facts, rules, flavor)
+    tags = list(produced.tags)
+    if flavor.wants_latest(produced.latest or on_default_branch):
+        tags.append(flavor.latest_tag())
     sanitized = list(dict.fromkeys(tag for tag in map(sanitize_tag, tags) if tag))
     if not sanitized:
         raise InputError(
             "ref",
             f"no tag can be computed from ref {facts.ref!r} and sha {facts.sha!r}",
-            fix="run on a branch, tag or pull request, or pass ref and sha",
+            fix="run on a branch, tag or pull request, pass ref and sha, or add a "
+            "`type=raw,value=...` line to tags",
         )
     return TagPlan(
         version=sanitized[0],
@@ -211,7 +211,7 @@ def compute_tags(facts: GitFacts) -> TagPlan:
         # A fork's PR must not push (it has no credentials anyway), and a PR image is rarely
         # wanted in the registry: build it to prove it builds.
         push_by_default=not facts.is_pull_request,
-        notes=(*facts.notes, *notes),
+        notes=(*facts.notes, *notes, *produced.notes),
     )
 
 

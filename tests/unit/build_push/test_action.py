@@ -73,6 +73,32 @@ def test_a_pull_request_is_not_pushed_by_default() -> None:
     assert plan["tags"] == ["ghcr.io/acme/orders:pr-42", "ghcr.io/acme/orders:sha-9a8b7c6"]
 
 
+def test_monorepo_tag_rules_give_tags_and_tag_names_outputs(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/api",
+            f"{PREFIX}CONTEXT": str(EXAMPLE_SERVICE),
+            f"{PREFIX}BUILD_ARGS": "BASE_IMAGE=python:3.12-slim",
+            f"{PREFIX}DRY_RUN": "true",
+            f"{PREFIX}TAGS": "\n".join(
+                rf"type=semver,pattern={pattern},match=api/v(\d.\d.\d)"
+                for pattern in ("{{version}}", "{{major}}.{{minor}}", "{{major}}")
+            ),
+            f"{PREFIX}FLAVOR": "latest=false",
+            "GITHUB_REF": "refs/tags/api/v1.2.3",
+            "GITHUB_SHA": "a" * 40,
+            "GITHUB_OUTPUT": str(output),
+        }
+    )
+    assert code == 0, stdout
+    expected = ["1.2.3", "1.2", "1"]
+    assert json.loads(stdout)["tags"] == [f"ghcr.io/acme/api:{tag}" for tag in expected]
+    written = output.read_text()
+    names = written.split("tag-names<<", 1)[1].splitlines()[1:4]
+    assert names == expected
+
+
 @pytest.mark.parametrize(
     ("fixture", "line", "rule"),
     [("user-root", 13, "non-root-user"), ("unpinned-pip", 6, "pip-pinned")],
@@ -129,6 +155,8 @@ def test_a_dry_run_that_fails_the_policy_still_prints_its_plan() -> None:
         ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}PUSH": "yes"}, "input 'push'"),
         ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}POLICY_IGNORE": "nope"}, "input 'policy-ignore'"),
         ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}CONTEXT": "/nonexistent"}, "input 'context'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}TAGS": "type=edge"}, "input 'tags'"),
+        ({f"{PREFIX}IMAGE": "x/y", f"{PREFIX}FLAVOR": "latest=maybe"}, "input 'flavor'"),
     ],
 )
 def test_bad_inputs_exit_2_naming_the_input(env: dict[str, str], named: str) -> None:

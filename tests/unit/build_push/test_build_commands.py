@@ -51,16 +51,77 @@ def test_buildx_registry_cache_is_written_only_when_pushing() -> None:
     )
     pushed = buildx_command(
         BUILDX,
-        request(cache="registry", provenance=True),
+        request(cache="registry", provenance="min", repository="ghcr.io/acme/orders"),
         iidfile=Path("i"),
         metadata_file=Path("m"),
-        output="push",
+        output="digest",
     )
     assert "type=registry,ref=ghcr.io/acme/orders:buildcache" in loaded
     assert "--cache-to" not in loaded
     assert "type=registry,ref=ghcr.io/acme/orders:buildcache,mode=max" in pushed
     assert "--provenance=mode=min" in pushed
-    assert pushed[-2:] == ["--push", "svc"]
+
+
+def test_a_multi_platform_push_goes_by_digest_without_tags() -> None:
+    command = buildx_command(
+        BUILDX,
+        request(
+            platforms=("linux/amd64", "linux/arm64"),
+            provenance="max",
+            sbom=True,
+            repository="ghcr.io/acme/orders",
+        ),
+        iidfile=Path("i"),
+        metadata_file=Path("m.json"),
+        output="digest",
+    )
+    pairs = list(itertools.pairwise(command))
+    assert ("--platform", "linux/amd64,linux/arm64") in pairs
+    assert (
+        "--output",
+        "type=image,name=ghcr.io/acme/orders,push-by-digest=true,name-canonical=true,push=true",
+    ) in pairs
+    assert ("--metadata-file", "m.json") in pairs
+    assert "--tag" not in command  # tags are put on the digest once it passed the checks
+    assert "--provenance=mode=max" in command
+    assert "--sbom=true" in command
+    assert "--push" not in command
+    mirrored = buildx_command(
+        BUILDX,
+        request(sbom=True, sbom_generator="registry.internal/syft-scanner:1"),
+        iidfile=Path("i"),
+        metadata_file=Path("m"),
+        output="digest",
+    )
+    assert "--sbom=generator=registry.internal/syft-scanner:1" in mirrored
+    assert "--load" not in command
+
+
+def test_a_build_that_is_not_pushed_stays_in_the_builder() -> None:
+    command = buildx_command(
+        BUILDX,
+        request(platforms=("linux/amd64", "linux/arm64")),
+        iidfile=Path("i"),
+        metadata_file=Path("m"),
+        output="none",
+    )
+    assert not {"--load", "--push", "--output"} & set(command)
+
+
+@pytest.mark.parametrize("builder", ["buildx", "engine"])
+def test_target_platform_and_secrets_reach_both_builders(builder: str) -> None:
+    wanted = request(
+        platforms=("linux/arm64",), target="runtime", secrets=("id=pip,src=/tmp/x/secret-0",)
+    )
+    command = (
+        buildx_command(BUILDX, wanted, iidfile=Path("i"), metadata_file=Path("m"))
+        if builder == "buildx"
+        else engine_command(DEBIAN, wanted, iidfile=Path("i"))
+    )
+    pairs = list(itertools.pairwise(command))
+    assert ("--platform", "linux/arm64") in pairs
+    assert ("--target", "runtime") in pairs
+    assert ("--secret", "id=pip,src=/tmp/x/secret-0") in pairs
 
 
 def test_engine_build_has_no_buildx_only_flags() -> None:
