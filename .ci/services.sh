@@ -42,6 +42,10 @@ export FASTAPI_CI_BUILDX_BUILDER="${FASTAPI_CI_BUILDX_BUILDER:-fastapi-ci-buildk
 export FASTAPI_CI_BUILDKIT_PLATFORMS="${FASTAPI_CI_BUILDKIT_PLATFORMS:-linux/amd64,linux/arm64}"
 # The stand-in base image for both platforms: one manifest list in the registry.
 export FASTAPI_CI_BASE_IMAGE_MULTIARCH="${FASTAPI_CI_BASE_IMAGE_MULTIARCH:-$FASTAPI_CI_REGISTRY/fastapi-ci/python-standin:3.11}"
+# BuildKit's SBOM generator for build-push's `sbom` (.ci/sbom-scanner.sh: syft built from its
+# module behind BuildKit's SBOM protocol), pushed to the registry with the buildkit component.
+FASTAPI_CI_SBOM_SCANNER="${FASTAPI_CI_SBOM_SCANNER:-$(bash "$(dirname "${BASH_SOURCE[0]}")/sbom-scanner.sh" --name)}"
+export FASTAPI_CI_SBOM_SCANNER
 
 # Sourced: keep the caller's shell options, and do the work in a child bash
 # (set -e does not apply inside a function called from `cmd || return`).
@@ -346,6 +350,9 @@ ensure_buildkit() {
   bash "$CI_DIR/buildkit.sh" up 9>&- || die "could not start BuildKit; see $FASTAPI_CI_LOG_DIR/buildkit*.log"
   bash "$CI_DIR/standin-base.sh" --multi-platform "$FASTAPI_CI_BASE_IMAGE_MULTIARCH" 9>&- \
     || die "could not push the multi-platform base image $FASTAPI_CI_BASE_IMAGE_MULTIARCH; see $FASTAPI_CI_LOG_DIR/standin-debootstrap-arm64.log"
+  # syft from its module: about 6.5 min of compiling the first time, then cached.
+  bash "$CI_DIR/sbom-scanner.sh" 9>&- >/dev/null 2>"$FASTAPI_CI_LOG_DIR/sbom-scanner.log" \
+    || die "could not push the SBOM generator image $FASTAPI_CI_SBOM_SCANNER; see $FASTAPI_CI_LOG_DIR/sbom-scanner.log"
 }
 
 redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
