@@ -24,14 +24,14 @@ from fastapi_ci.cancellation import cancellable
 from fastapi_ci.errors import InputError
 from fastapi_ci.rollout.backend import Backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
-from fastapi_ci.rollout.stable import StableOutcome, StableSettings, wait_stable
+from fastapi_ci.rollout.stable import StableOutcome, StableSettings, roll_back, wait_stable
 
-__all__ = ["ROLLOUT", "WAIT_STABLE", "registry_host"]
+__all__ = ["ROLLOUT", "WAIT_STABLE", "ServiceInputs", "make_backend", "registry_host", "roll_back"]
 
 BackendName = Literal["swarm", "kubernetes", "ecs"]
 
 
-class _ServiceInputs(ActionInputs):
+class ServiceInputs(ActionInputs):
     """Inputs naming the service and how to reach its orchestrator (shared by both actions)."""
 
     backend: BackendName = Field(
@@ -87,7 +87,7 @@ def http_url(value: str) -> str:
 
 
 def make_backend(
-    inputs: _ServiceInputs, env: Mapping[str, str], since: float | None = None
+    inputs: ServiceInputs, env: Mapping[str, str], since: float | None = None
 ) -> Backend:
     """The chosen backend, its SDK imported only now."""
     if inputs.backend == "ecs":
@@ -115,7 +115,7 @@ def make_backend(
 # --- rollout ------------------------------------------------------------------------------------
 
 
-class RolloutInputs(_ServiceInputs):
+class RolloutInputs(ServiceInputs):
     """Inputs of `actions/rollout/action.yml` and `fastapi-ci rollout`."""
 
     image: str = Field(description="The new image (repo:tag or repo@sha256:...).")
@@ -168,7 +168,7 @@ def run_rollout(inputs: RolloutInputs, console: Console) -> ActionResult:
 # --- wait-stable --------------------------------------------------------------------------------
 
 
-class WaitStableInputs(_ServiceInputs):
+class WaitStableInputs(ServiceInputs):
     """Inputs of `actions/wait-stable/action.yml` and `fastapi-ci wait-stable`."""
 
     image: str | None = Field(

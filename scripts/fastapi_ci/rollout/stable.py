@@ -108,7 +108,7 @@ def wait_stable(
     else:
         outcome.failure_signal_at = outcome.failure_signal_at or outcome.failure_seen_at
         log(f"failed: {outcome.failure}")
-        _roll_back(backend, settings, outcome, previous_known, log, clock, wall)
+        roll_back(backend, settings, outcome, previous_known, log, clock, wall)
     outcome.duration = clock() - started
     outcome.returned_at = wall()
     return outcome
@@ -157,7 +157,7 @@ def _check_readiness(
         outcome.failure_signal_at = final.signal_at
 
 
-def _roll_back(
+def roll_back(
     backend: Backend,
     settings: StableSettings,
     outcome: StableOutcome,
@@ -167,6 +167,9 @@ def _roll_back(
     wall: Callable[[], float],
 ) -> None:
     """Put the previous revision back and wait for it; record what is serving afterwards.
+
+    wait-stable calls it on a failed rollout, verify on a failed verdict (`previous_known`:
+    the outcome's `previous_image` was read, so None there means there is nothing to go to).
 
     Nothing here raises: a failed rollback is reported in `rollback_note`, and a second
     cancellation only cuts the wait for the rollback short, never the call that starts it.

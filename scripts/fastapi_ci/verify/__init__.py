@@ -27,10 +27,9 @@ from pydantic import Field, field_validator
 
 from fastapi_ci.action_io import Action, ActionResult, Console
 from fastapi_ci.errors import InputError
-from fastapi_ci.rollout import _ServiceInputs as ServiceInputs
-from fastapi_ci.rollout import http_url, make_backend
+from fastapi_ci.rollout import ServiceInputs, http_url, make_backend, roll_back
 from fastapi_ci.rollout.readiness import ReadinessPolicy
-from fastapi_ci.rollout.stable import StableOutcome, StableSettings, _roll_back
+from fastapi_ci.rollout.stable import StableOutcome, StableSettings
 from fastapi_ci.schema_guard.document import load_document
 from fastapi_ci.verify import metrics
 from fastapi_ci.verify.load import EndpointSamples, LoadRun, Samples, reference_server
@@ -250,7 +249,7 @@ def bake(
     return samples, verdict, elapsed
 
 
-def roll_back(inputs: VerifyInputs, console: Console) -> StableOutcome:
+def roll_back_service(inputs: VerifyInputs, console: Console) -> StableOutcome:
     """Put the previous version back through the rollout backend; wait for it to be ready."""
     backend = make_backend(inputs, console.env)
     outcome = StableOutcome(
@@ -266,7 +265,7 @@ def roll_back(inputs: VerifyInputs, console: Console) -> StableOutcome:
         else None
     )
     settings = StableSettings(timeout=inputs.timeout, readiness=readiness, rollback=True)
-    _roll_back(backend, settings, outcome, True, console.info, time.monotonic, time.time)
+    roll_back(backend, settings, outcome, True, console.info, time.monotonic, time.time)
     return outcome
 
 
@@ -313,7 +312,7 @@ def run_verify(inputs: VerifyInputs, console: Console) -> ActionResult:
     outcome = "fail" if failed else (verdict.outcome if verdict else "pass")
     rolled_back: StableOutcome | None = None
     if failed and inputs.rollback:
-        rolled_back = roll_back(inputs, console)
+        rolled_back = roll_back_service(inputs, console)
     passed = not failed and not (outcome == "inconclusive" and inputs.inconclusive == "fail")
     if outcome == "inconclusive" and passed:
         console.warning("too little data to compare with the baseline; passed", title="verify")
