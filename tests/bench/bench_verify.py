@@ -104,6 +104,7 @@ def main() -> int:
     faulty = push_faulty_versions(DOCKER, example, versions)
     service = create_service(DOCKER, versions, registry, database_url)
     rollbacks: list[int] = []
+    loads: list[float] = []  # the 1-minute load average after each deploy: the machine is shared
     detections: dict[str, float] = {}
     try:
         for run in range(args.runs):
@@ -111,14 +112,19 @@ def main() -> int:
             code, report, _ = deploy(service, image, load, run)
             if code != 0:
                 rollbacks.append(run)
-            print(f"healthy run {run + 1}: verdict {report.get('verdict')}, exit {code}")
+            loads.append(os.getloadavg()[0])
+            print(
+                f"healthy run {run + 1}: verdict {report.get('verdict')}, exit {code}, "
+                f"load {loads[-1]:.1f}",
+                flush=True,
+            )
         for fault, image in faulty.items():
             code, report, stable = deploy(service, image, load, args.runs)
             assert code == 1, report
             assert report["rolled_back"] is True, report
             live = float(stable["complete_at"])  # type: ignore[arg-type]
             detections[fault] = float(report["rollback_begun_at"]) - live  # type: ignore[arg-type]
-            print(f"{fault}: regression live → rollback begun {detections[fault]:.1f}s")
+            print(f"{fault}: regression live → rollback begun {detections[fault]:.1f}s", flush=True)
             time.sleep(1)
     finally:
         remove_service(DOCKER, service.name)
@@ -133,6 +139,11 @@ def main() -> int:
         f"\nfalse alarms: {len(rollbacks)} rollback(s) in {args.runs} healthy deploys "
         f"(window {args.window}s at {args.rate}/s, default thresholds)"
     )
+    if loads:
+        print(
+            f"load average (1 min) after each deploy: min {min(loads):.1f}, "
+            f"median {statistics.median(loads):.1f}, max {max(loads):.1f} (2 cores)"
+        )
     for fault, seconds in detections.items():
         print(f"detection, {fault}: {seconds:.1f}s")
     if detections:

@@ -75,7 +75,7 @@ class VerifyInputs(ServiceInputs):
     )
     window: float = Field(default=60, gt=0, le=3600, description="Seconds of load (bake window).")
     warmup: float = Field(
-        default=5,
+        default=10,
         ge=0,
         le=600,
         description="Seconds of load before the window, not measured (a fresh version warms up).",
@@ -97,7 +97,12 @@ class VerifyInputs(ServiceInputs):
         default=1.5, ge=1, description="Allowed slowdown against the baseline (p50 and p99)."
     )
     latency_floor_ms: float = Field(
-        default=100, ge=0, description="A latency below this (ms) never fails against baseline."
+        default=100, ge=0, description="A p50 below this (ms) never fails against baseline."
+    )
+    tail_floor_ms: float = Field(
+        default=500,
+        ge=0,
+        description="A p99 below this (ms) never fails against baseline (a busy runner's stalls).",
     )
     alpha: float = Field(
         default=0.01,
@@ -139,6 +144,7 @@ class VerifyInputs(ServiceInputs):
             max_p99=self.max_p99_ms / 1000 if self.max_p99_ms else None,
             latency_factor=self.latency_factor,
             latency_floor=self.latency_floor_ms / 1000,
+            tail_floor=self.tail_floor_ms / 1000,
             min_samples=self.min_samples,
         )
 

@@ -38,23 +38,31 @@ class EndpointSamples:
     errors: int = 0
     total: int = 0
     statuses: dict[str, int] = field(default_factory=dict)  # "200", "503", "ConnectError"
+    # When each answered request was sent, in seconds from the window's start (one per
+    # latency): verify judges latency slice by slice, so a stall of a few seconds is seen
+    # as the short thing it is (`fastapi_ci.verify.verdict`).
+    sent: list[float] = field(default_factory=list)
 
-    def record(self, outcome: str, latency: float | None, error: bool) -> None:
-        """Count one request."""
+    def record(self, outcome: str, latency: float | None, error: bool, sent: float = 0.0) -> None:
+        """Count one request (`sent`: seconds from the window's start)."""
         self.total += 1
         self.errors += int(error)
         self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
         if latency is not None:
             self.latencies.append(latency)
+            self.sent.append(sent)
 
     def copy(self) -> EndpointSamples:
         """A snapshot that later requests do not change."""
-        return EndpointSamples(list(self.latencies), self.errors, self.total, dict(self.statuses))
+        return EndpointSamples(
+            list(self.latencies), self.errors, self.total, dict(self.statuses), list(self.sent)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The form a baseline file stores (latencies in ms, 0.01 ms resolution)."""
         return {
             "latencies_ms": [round(value * 1000, 2) for value in self.latencies],
+            "sent_s": [round(value, 3) for value in self.sent],
             "errors": self.errors,
             "total": self.total,
             "statuses": self.statuses,
@@ -62,12 +70,15 @@ class EndpointSamples:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EndpointSamples:
-        """Read what `to_json` wrote."""
+        """Read what `to_json` wrote (a baseline without send times reads as sent at 0)."""
+        latencies = [float(value) / 1000 for value in data["latencies_ms"]]
+        sent = [float(value) for value in data.get("sent_s", [])]
         return cls(
-            latencies=[float(value) / 1000 for value in data["latencies_ms"]],
+            latencies=latencies,
             errors=int(data["errors"]),
             total=int(data["total"]),
             statuses={str(k): int(v) for k, v in data.get("statuses", {}).items()},
+            sent=sent if len(sent) == len(latencies) else [0.0] * len(latencies),
         )
 
 
@@ -162,10 +173,11 @@ class LoadRun:
                     outcome, latency = type(error).__name__, None
                 else:
                     outcome, latency = "204", time.monotonic() - sent
-                if sent < self._started + self._warmup:
+                offset = sent - self._started - self._warmup
+                if offset < 0:
                     continue
                 with self._lock:
-                    self._samples[REFERENCE].record(outcome, latency, latency is None)
+                    self._samples[REFERENCE].record(outcome, latency, latency is None, offset)
 
     def _ticket(self) -> tuple[Operation, float] | None:
         with self._lock:
@@ -188,7 +200,7 @@ class LoadRun:
                 if self._stop.wait(max(0.0, due - time.monotonic())):
                     return
                 sent = time.monotonic()
-                measured = sent >= self._started + self._warmup
+                offset = sent - self._started - self._warmup  # < 0: in the warm-up
                 try:
                     response = send(client, operation, REQUEST_TIMEOUT)
                 except httpx.HTTPError as error:
@@ -196,10 +208,10 @@ class LoadRun:
                 else:
                     status = response.status_code
                     outcome, latency, failed = str(status), time.monotonic() - sent, status >= 500
-                if not measured:
+                if offset < 0:
                     continue
                 with self._lock:
-                    self._samples[operation.key].record(outcome, latency, failed)
+                    self._samples[operation.key].record(outcome, latency, failed, offset)
 
     def snapshot(self) -> Samples:
         """Everything answered so far."""

@@ -7,10 +7,19 @@ Per endpoint, up to six tests, each a one-sided test of "the new version is wors
 3. p99 ceiling         exact binomial: are more than 1% of requests slower than `max_p99`?
 4. errors vs baseline  Fisher's exact test on (errors, requests), new vs baseline;
 5. tail vs baseline    Fisher's exact test on the requests slower than
-                       T = max(floor, factor x baseline p99), new vs baseline, and the new
+                       T = max(tail floor, factor x baseline p99), new vs baseline, and the new
                        p99 above T (a tail that grew, as well as a whole distribution);
 6. shift vs baseline   Mann-Whitney U on all latencies, and the new median above
                        max(floor, factor x baseline median).
+
+A latency test (3, 5, 6) fails only when the slowdown is sustained: in at least
+`SUSTAINED_SHARE` of the window's `SLICE_SECONDS` slices (and `MIN_SLICES` of them), the slice
+is worse by the same measure (more than 1% of its answers above the threshold; its median
+above the shift threshold). A version that is slower is slower all the time; a busy machine
+or a shared database stalls for a few seconds, and every request caught in a stall is slow
+together, so those requests are not the independent samples the tests assume. Measured on a
+loaded 2-core runner: stalls of 0.3-1 s on every database-backed endpoint at once, in up to
+half of the 2-second slices of a window, and the first seconds of a fresh container slow.
 
 The false-alarm budget `alpha` is shared by every test of every endpoint at every look
 (Bonferroni: each test runs at alpha / (looks' share x endpoints x 6)), so when nothing
@@ -29,6 +38,7 @@ only turn a failure into "inconclusive", never a pass into a failure: it costs n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,6 +56,8 @@ TESTS_PER_ENDPOINT = 6
 # A p99 ceiling is broken when significantly more than this share of requests exceed it.
 TAIL_SHARE = 0.01
 LATENCY_TESTS = frozenset({"p99-ceiling", "tail-vs-baseline", "shift-vs-baseline"})
+# A latency finding must hold in this share of the window's slices of this many seconds.
+SLICE_SECONDS, SUSTAINED_SHARE, MIN_SLICES = 5.0, 0.75, 3
 # The runner was busier when its reference server answered this much slower (and surely so).
 BUSIER_FACTOR, BUSIER_FLOOR, BUSIER_P = 2.0, 0.002, 0.001
 
@@ -58,7 +70,8 @@ class Thresholds:
     max_error_rate: float = 0.01
     max_p99: float | None = None
     latency_factor: float = 1.5
-    latency_floor: float = 0.1
+    latency_floor: float = 0.1  # for the median
+    tail_floor: float = 0.5  # for the p99: above the stalls of a busy runner (see the top)
     min_samples: int = 50
 
 
@@ -110,6 +123,41 @@ def error_rate(samples: EndpointSamples) -> float:
     return samples.errors / samples.total if samples.total else math.nan
 
 
+def slices(samples: EndpointSamples) -> list[list[float]]:
+    """The latencies grouped by the `SLICE_SECONDS` slice of the window they were sent in."""
+    by_slice: dict[int, list[float]] = {}
+    for latency, sent in zip(samples.latencies, samples.sent, strict=True):
+        by_slice.setdefault(int(sent // SLICE_SECONDS), []).append(latency)
+    return [by_slice[index] for index in sorted(by_slice)]
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """In how many of the window's slices a slowdown showed."""
+
+    worse: int
+    slices: int
+
+    @property
+    def sustained(self) -> bool:
+        """Enough slices, and slow in enough of them, to be the version and not a stall."""
+        return self.slices >= MIN_SLICES and self.worse >= SUSTAINED_SHARE * self.slices
+
+    def __str__(self) -> str:
+        return f"in {self.worse}/{self.slices} slices of {SLICE_SECONDS:g}s"
+
+
+def persistence(samples: EndpointSamples, worse: Callable[[list[float]], bool]) -> Persistence:
+    """How many slices of `samples` are `worse`."""
+    parts = slices(samples)
+    return Persistence(sum(1 for part in parts if worse(part)), len(parts))
+
+
+def tail_above(threshold: float) -> Callable[[list[float]], bool]:
+    """Whether more than `TAIL_SHARE` of a slice's answers are slower than `threshold`."""
+    return lambda part: sum(1 for value in part if value > threshold) > TAIL_SHARE * len(part)
+
+
 def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: float) -> None:
     new, base = verdict.new, verdict.base
 
@@ -133,11 +181,13 @@ def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: fl
         )
     if limits.max_p99 is not None and new.latencies:
         slow = sum(1 for value in new.latencies if value > limits.max_p99)
+        above = persistence(new, tail_above(limits.max_p99))
         check(
             "p99-ceiling",
             binomial_greater(slow, len(new.latencies), TAIL_SHARE),
             f"{slow}/{len(new.latencies)} requests slower than the "
-            f"{limits.max_p99 * 1000:g} ms p99 ceiling",
+            f"{limits.max_p99 * 1000:g} ms p99 ceiling, {above}",
+            practical=above.sustained,
         )
     if base is None:
         return
@@ -155,8 +205,9 @@ def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: fl
         f"error rate {error_rate(base):.2%} → {error_rate(new):.2%}",
     )
     base_p99 = percentile(base.latencies, 0.99)
-    tail = max(limits.latency_floor, limits.latency_factor * base_p99)
+    tail = max(limits.tail_floor, limits.latency_factor * base_p99)
     new_p99 = percentile(new.latencies, 0.99)
+    tail_slices = persistence(new, tail_above(tail))
     check(
         "tail-vs-baseline",
         fisher_greater(
@@ -166,17 +217,20 @@ def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: fl
             len(base.latencies),
         ),
         f"p99 {base_p99 * 1000:.0f} ms → {new_p99 * 1000:.0f} ms, above "
-        f"{tail * 1000:.0f} ms (max(floor, {limits.latency_factor:g} x baseline))",
-        practical=new_p99 > tail,
+        f"{tail * 1000:.0f} ms (max(tail floor, {limits.latency_factor:g} x baseline)) "
+        f"{tail_slices}",
+        practical=new_p99 > tail and tail_slices.sustained,
     )
     base_p50 = percentile(base.latencies, 0.5)
     new_p50 = percentile(new.latencies, 0.5)
     shift = max(limits.latency_floor, limits.latency_factor * base_p50)
+    shift_slices = persistence(new, lambda part: percentile(part, 0.5) > shift)
     check(
         "shift-vs-baseline",
         mann_whitney_greater(new.latencies, base.latencies),
-        f"p50 {base_p50 * 1000:.0f} ms → {new_p50 * 1000:.0f} ms, above {shift * 1000:.0f} ms",
-        practical=new_p50 > shift,
+        f"p50 {base_p50 * 1000:.0f} ms → {new_p50 * 1000:.0f} ms, above {shift * 1000:.0f} ms "
+        f"{shift_slices}",
+        practical=new_p50 > shift and shift_slices.sustained,
     )
 
 

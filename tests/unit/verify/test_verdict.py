@@ -12,15 +12,27 @@ KEY = "GET /api/v1/items"
 
 
 def window(
-    seed: int, n: int = 400, median: float = 0.01, errors: int = 0, slow: int = 0
+    seed: int,
+    n: int = 400,
+    median: float = 0.01,
+    errors: int = 0,
+    slow: int = 0,
+    stalls: tuple[tuple[float, float], ...] = (),
+    seconds: float = 60.0,
 ) -> EndpointSamples:
-    """n answers with lognormal latencies, `slow` of them 2 s, `errors` of them 500."""
+    """n answers sent evenly over `seconds`, lognormal latencies; `slow` of them (evenly spread)
+    2 s, `errors` of them 500, and those sent during a `stalls` (start, end) 0.3-0.9 s."""
     rng = random.Random(seed)
     samples = EndpointSamples()
     for index in range(n):
-        latency = 2.0 if index < slow else rng.lognormvariate(0, 0.4) * median
+        sent = index * seconds / n
+        latency = rng.lognormvariate(0, 0.4) * median
+        if slow and index % (n // slow) == 0:
+            latency = 2.0
+        if any(start <= sent < end for start, end in stalls):
+            latency = rng.uniform(0.3, 0.9)
         failed = n - index <= errors
-        samples.record("500" if failed else "200", latency, failed)
+        samples.record("500" if failed else "200", latency, failed, sent)
     return samples
 
 
@@ -55,6 +67,29 @@ def test_a_slower_whole_distribution_fails_the_shift_test() -> None:
     )
 
     assert any("shift-vs-baseline" in finding for finding in result.findings)
+
+
+def test_a_stall_of_a_few_seconds_is_not_a_slower_version() -> None:
+    # Seen on a loaded runner: every request to the database-backed endpoints of a fresh
+    # container 0.3-0.9 s slow for a few seconds at a time, against a calm baseline.
+    stalled = window(1, stalls=((3, 6), (21, 24), (40, 42)))
+
+    assert verdict_of(stalled, window(2)) == "pass"
+
+
+def test_a_tail_that_stays_slow_in_most_slices_fails_though_a_stall_does_not() -> None:
+    # The same 0.3-0.9 s, all the time: above the 500 ms tail floor in every slice.
+    slow_everywhere = window(1, stalls=tuple((s, s + 0.5) for s in range(0, 60, 2)))
+
+    result = judge({KEY: slow_everywhere}, {KEY: window(2)}, None, Thresholds(), 0.01)
+
+    assert any("tail-vs-baseline" in finding for finding in result.findings)
+    assert "slices of 5s" in result.findings[0]
+
+
+def test_a_p99_under_the_tail_floor_passes() -> None:
+    # The false alarm of the first measurement: p99 61 ms → 391 ms on a busy runner.
+    assert verdict_of(window(1, slow=0, median=0.02, stalls=((10, 12),)), window(2)) == "pass"
 
 
 def test_a_slowdown_under_the_floor_passes() -> None:
