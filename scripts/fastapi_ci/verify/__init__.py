@@ -10,8 +10,8 @@ Two phases of one command:
   through the rollout backend, the old version is waited for (stable and ready), and the
   step fails with a before/after table per endpoint.
 
-The window is looked at `looks` times: an early look can only fail the version (and so
-start the rollback early); passing waits for the whole window.
+The window is looked at `looks` times: an early look can only fail the version on its errors
+(and so start the rollback early); latency and passing wait for the whole window.
 """
 
 from __future__ import annotations
@@ -85,7 +85,10 @@ class VerifyInputs(ServiceInputs):
     )
     concurrency: int = Field(default=16, ge=1, le=256, description="Requests in flight at most.")
     looks: int = Field(
-        default=4, ge=1, le=20, description="Looks at the window; an early one can fail it early."
+        default=4,
+        ge=1,
+        le=20,
+        description="Looks at the window; an early one can fail it early on errors.",
     )
     max_error_rate: float = Field(
         default=0.01, ge=0, lt=1, description="Error-rate ceiling (5xx or no answer), 0..1."
@@ -236,6 +239,7 @@ def bake(
                 None,
                 limits,
                 look_alpha(inputs.alpha, inputs.looks, final=False),
+                latency=False,  # a slowdown is judged on the whole window: see verdict
             )
             if early.outcome == "fail":
                 console.info(f"look {look}/{inputs.looks} at {run.elapsed():.1f}s: fail")

@@ -12,14 +12,17 @@ Per endpoint, up to six tests, each a one-sided test of "the new version is wors
 6. shift vs baseline   Mann-Whitney U on all latencies, and the new median above
                        max(floor, factor x baseline median).
 
-A latency test (3, 5, 6) fails only when the slowdown is sustained: in at least
+A latency test (3, 5, 6) is judged on the whole window only (an early look judges errors),
+and fails only when the slowdown is sustained: in at least
 `SUSTAINED_SHARE` of the window's `SLICE_SECONDS` slices (and `MIN_SLICES` of them), the slice
 is worse by the same measure (more than 1% of its answers above the threshold; its median
 above the shift threshold). A version that is slower is slower all the time; a busy machine
 or a shared database stalls for a few seconds, and every request caught in a stall is slow
 together, so those requests are not the independent samples the tests assume. Measured on a
 loaded 2-core runner: stalls of 0.3-1 s on every database-backed endpoint at once, in up to
-half of the 2-second slices of a window, and the first seconds of a fresh container slow.
+half of the 2-second slices of a window, the first seconds of a fresh container slow, and
+once every database endpoint's median 10x slower for 15 s while another job loaded the
+machine. Errors are not like that: a 500 is the version's, so errors can fail a look early.
 
 The false-alarm budget `alpha` is shared by every test of every endpoint at every look
 (Bonferroni: each test runs at alpha / (looks' share x endpoints x 6)), so when nothing
@@ -158,7 +161,9 @@ def tail_above(threshold: float) -> Callable[[list[float]], bool]:
     return lambda part: sum(1 for value in part if value > threshold) > TAIL_SHARE * len(part)
 
 
-def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: float) -> None:
+def _judge_endpoint(
+    verdict: EndpointVerdict, limits: Thresholds, test_alpha: float, latency: bool
+) -> None:
     new, base = verdict.new, verdict.base
 
     def check(test: str, p_value: float, message: str, practical: bool = True) -> None:
@@ -179,7 +184,7 @@ def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: fl
             f"the service counted {service.errors}/{service.total} 5xx, above the "
             f"{limits.max_error_rate:.2%} ceiling",
         )
-    if limits.max_p99 is not None and new.latencies:
+    if latency and limits.max_p99 is not None and new.latencies:
         slow = sum(1 for value in new.latencies if value > limits.max_p99)
         above = persistence(new, tail_above(limits.max_p99))
         check(
@@ -204,6 +209,8 @@ def _judge_endpoint(verdict: EndpointVerdict, limits: Thresholds, test_alpha: fl
         fisher_greater(new.errors, new.total, base.errors, base.total),
         f"error rate {error_rate(base):.2%} → {error_rate(new):.2%}",
     )
+    if not latency:
+        return
     base_p99 = percentile(base.latencies, 0.99)
     tail = max(limits.tail_floor, limits.latency_factor * base_p99)
     new_p99 = percentile(new.latencies, 0.99)
@@ -240,8 +247,13 @@ def judge(
     service: dict[str, ServiceFigures] | None,
     limits: Thresholds,
     look_budget: float,
+    *,
+    latency: bool = True,
 ) -> Verdict:
-    """The verdict on one look at the window, `look_budget` its share of alpha."""
+    """The verdict on one look at the window, `look_budget` its share of alpha.
+
+    `latency`: judge the latency tests too (the whole window), not only errors (an early look).
+    """
     reference = (baseline or {}).get(REFERENCE), samples.get(REFERENCE)
     keys = sorted(key for key in samples if key != REFERENCE)
     test_alpha = look_budget / max(1, len(keys) * TESTS_PER_ENDPOINT)
@@ -262,7 +274,7 @@ def judge(
             continue
         if baseline is not None and endpoint.base is None:
             notes.append(f"{endpoint.key} is not in the baseline: judged on ceilings only")
-        _judge_endpoint(endpoint, limits, test_alpha)
+        _judge_endpoint(endpoint, limits, test_alpha, latency)
     if baseline is None:
         notes.append("no baseline: judged on the absolute ceilings only")
     busier = runner_busier(*reference)

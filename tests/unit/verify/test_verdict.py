@@ -154,3 +154,11 @@ def test_errors_fail_even_when_the_runner_was_busier() -> None:
     baseline = {KEY: window(2), REFERENCE: window(4, median=0.0005)}
 
     assert judge(samples, baseline, None, Thresholds(), 0.01).outcome == "fail"
+
+
+def test_an_early_look_fails_on_errors_but_leaves_latency_to_the_whole_window() -> None:
+    slow, failing, calm = window(1, slow=20), window(1, errors=20), {KEY: window(2)}
+
+    assert judge({KEY: slow}, calm, None, Thresholds(), 0.01, latency=False).outcome == "pass"
+    assert judge({KEY: slow}, calm, None, Thresholds(), 0.01).outcome == "fail"
+    assert judge({KEY: failing}, calm, None, Thresholds(), 0.01, latency=False).outcome == "fail"
