@@ -3,7 +3,7 @@
 The Deployment already runs v1 on the real cluster of `.ci/kubernetes.sh` (host network,
 127.0.0.1:PORT, see tests/kubernetes.py); the workflow gates, builds and pushes the caller's
 code to the local registry, migrates the database once with a Job of the new image, rolls
-the Deployment out and waits until it is stable and ready.
+the Deployment out, waits until it is stable and ready, and verifies it against v1's baseline.
 """
 
 from __future__ import annotations
@@ -82,3 +82,6 @@ def test_deploy_to_kubernetes_migrates_with_a_job_and_the_new_version_serves(
     summary = run.summary()
     assert "migrate-once: migration succeeded" in summary
     assert "rollout started" in summary
+    # verify recorded v1 through loopback, then judged v2 against it under load, and passed.
+    assert "baseline of" in summary
+    assert "✅ verify:" in summary

@@ -24,7 +24,7 @@ from tests.components import (
     component_missing,
     free_port,
 )
-from tests.swarm import SwarmService, Versions, create_service, remove_service
+from tests.swarm import SwarmService, Versions, create_service, push_faulty_versions, remove_service
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # The pip a runner's Python brings (actions/setup-python's 3.11, Ubuntu's python3-venv).
@@ -208,3 +208,20 @@ def service(
     created = create_service(swarm, versions, registry, postgres.url)
     yield created
     remove_service(swarm, created.name)
+
+
+@dataclass(frozen=True)
+class FaultyVersions:
+    """One bad v2 per fault of tests/fixtures/verify/faulty-version, in the local registry."""
+
+    images: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def faulty(swarm: list[str], example_image: str, versions: Versions) -> Iterator[FaultyVersions]:
+    """The faulty versions of verify's tests (Swarm and Kubernetes pull them alike)."""
+    images = push_faulty_versions(swarm, example_image, versions)
+    yield FaultyVersions(images)
+    subprocess.run(
+        [*swarm, "image", "rm", "-f", *images.values()], capture_output=True, check=False
+    )

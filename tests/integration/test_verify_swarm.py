@@ -7,48 +7,23 @@ The bad v2s are the example image plus a test-only fault layer
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.components import EXAMPLE_SERVICE, Registry
-from tests.integration.conftest import alembic
+from tests.integration.conftest import FaultyVersions, alembic
 from tests.integration.test_rollout_swarm import roll_out, wait_stable
 from tests.integration.test_verify_process import run_verify
-from tests.swarm import (
-    SwarmService,
-    Versions,
-    create_service,
-    push_faulty_versions,
-    remove_service,
-    serving_image,
-)
+from tests.swarm import SwarmService, Versions, create_service, remove_service, serving_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
 # Enough answers per endpoint (~400) for a 5% regression to be significant at the default
 # false-alarm budget; see the README's verify section.
 WINDOW, RATE = "30", "40"
-
-
-@dataclass(frozen=True)
-class FaultyVersions:
-    """One image per fault, in the local registry."""
-
-    images: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def faulty(swarm: list[str], example_image: str, versions: Versions) -> Iterator[FaultyVersions]:
-    images = push_faulty_versions(swarm, example_image, versions)
-    yield FaultyVersions(images)
-    subprocess.run(
-        [*swarm, "image", "rm", "-f", *images.values()], capture_output=True, check=False
-    )
 
 
 @pytest.fixture
@@ -66,9 +41,10 @@ def service(
     remove_service(swarm, created.name)
 
 
-def load_args(service: SwarmService, baseline: Path) -> list[str]:
+def load_args(url: str, baseline: Path) -> list[str]:
+    """verify's flags for a window on the service at `url`, with the baseline file."""
     return [
-        "--service-url", service.url,
+        "--service-url", url,
         "--openapi", str(EXAMPLE_SERVICE / "openapi.json"),
         "--baseline-file", str(baseline),
         "--window", WINDOW, "--rate", RATE,
@@ -80,13 +56,13 @@ def deploy_and_verify(
 ) -> tuple[int, dict[str, object]]:
     """Baseline of v1, rollout of `image`, wait-stable, verify; verify's (exit code, report)."""
     baseline = tmp_path / "baseline.json"
-    code, _ = run_verify("--phase", "baseline", *load_args(service, baseline))
+    code, _ = run_verify("--phase", "baseline", *load_args(service.url, baseline))
     assert code == 0
     started = roll_out(service, image)
     code, stable = wait_stable(service, str(started["deployed_image"]))
     assert code == 0, stable
     return run_verify(
-        "--phase", "verify", *service.action_args(), *load_args(service, baseline),
+        "--phase", "verify", *service.action_args(), *load_args(service.url, baseline),
         "--timeout", "120",
     )  # fmt: skip
 
