@@ -21,10 +21,13 @@ from tests.components import EXAMPLE_SERVICE, REPO_ROOT
 PIPELINE_TIMEOUT_SECONDS = 900
 RUN_WITHOUT_COMPONENTS = ("example-venv", "quality-gate", "schema-guard", "migration-lint",
                           "migrate-once")  # fmt: skip
+DEPLOY_NEEDS = ("a Docker engine", "the registry", "PostgreSQL")
 NEED_COMPONENTS = {
     "build-push": ("a Docker engine", "the registry"),
-    "rollout": ("a Docker engine", "the registry", "PostgreSQL"),
-    "wait-stable": ("a Docker engine", "the registry", "PostgreSQL"),
+    "verify-baseline": DEPLOY_NEEDS,
+    "rollout": DEPLOY_NEEDS,
+    "wait-stable": DEPLOY_NEEDS,
+    "verify": DEPLOY_NEEDS,
 }
 
 
@@ -56,8 +59,9 @@ def test_pipeline_without_components_runs_what_needs_none_and_names_what_the_res
     assert run.returncode == 0, output[-6000:]
 
     table = results_table(output)
-    assert list(table) == [*RUN_WITHOUT_COMPONENTS[:4], "build-push", "migrate-once", "rollout",
-                           "wait-stable"], output[-3000:]  # fmt: skip
+    stages = [*RUN_WITHOUT_COMPONENTS[:4], "build-push", "migrate-once", "verify-baseline",
+              "rollout", "wait-stable", "verify"]  # fmt: skip
+    assert list(table) == stages, output[-3000:]
     for stage in RUN_WITHOUT_COMPONENTS:
         assert table[stage][0] == "ok", (stage, output[-3000:])
     assert table["migration-lint"][1] == "every revision (no database)"
