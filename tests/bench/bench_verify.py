@@ -107,6 +107,16 @@ def main() -> int:
     loads: list[float] = []  # the 1-minute load average after each deploy: the machine is shared
     detections: dict[str, float] = {}
     try:
+        # The bad versions first: a few minutes, so their figures are there even when the
+        # hour of healthy deploys is cut short.
+        for fault, image in faulty.items():
+            code, report, stable = deploy(service, image, load, args.runs)
+            assert code == 1, report
+            assert report["rolled_back"] is True, report
+            live = float(stable["complete_at"])  # type: ignore[arg-type]
+            detections[fault] = float(report["rollback_begun_at"]) - live  # type: ignore[arg-type]
+            print(f"{fault}: regression live → rollback begun {detections[fault]:.1f}s", flush=True)
+            time.sleep(1)
         for run in range(args.runs):
             image = versions.v2 if run % 2 == 0 else versions.v1
             code, report, _ = deploy(service, image, load, run)
@@ -118,14 +128,6 @@ def main() -> int:
                 f"load {loads[-1]:.1f}",
                 flush=True,
             )
-        for fault, image in faulty.items():
-            code, report, stable = deploy(service, image, load, args.runs)
-            assert code == 1, report
-            assert report["rolled_back"] is True, report
-            live = float(stable["complete_at"])  # type: ignore[arg-type]
-            detections[fault] = float(report["rollback_begun_at"]) - live  # type: ignore[arg-type]
-            print(f"{fault}: regression live → rollback begun {detections[fault]:.1f}s", flush=True)
-            time.sleep(1)
     finally:
         remove_service(DOCKER, service.name)
         subprocess.run(

@@ -50,19 +50,21 @@ def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(
     code, baseline = run_verify("--phase", "baseline", *common)
     assert code == 0, baseline
     recorded = json.loads((tmp_path / "baseline.json").read_text())
+    # Not the readiness probe: wait-stable's, and 503 by design while the database is slow.
     assert set(recorded["endpoints"]) == {
         "GET /api/v1/items",
         "GET /health/live",
-        "GET /health/ready",
         REFERENCE,  # the runner's own server, to tell a busy machine from a slow version
     }
-    assert sum(e["total"] for e in recorded["endpoints"].values()) >= 140
+    assert sum(e["total"] for e in recorded["endpoints"].values()) >= 100
 
     code, report = run_verify("--phase", "verify", "--no-rollback", *common)
 
     assert code == 0, report
     assert report["verdict"] == "pass"
     assert report["smoke"]["results"]  # type: ignore[index]
+    skipped = {entry["operation"]: entry["reason"] for entry in report["smoke"]["skipped"]}  # type: ignore[index]
+    assert "readiness probe" in skipped["GET /health/ready"]
     endpoints = report["endpoints"]
     assert isinstance(endpoints, dict)
     listing = endpoints["GET /api/v1/items"]

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -40,7 +40,7 @@ from fastapi_ci.verify.report import (
     smoke_table,
     verdict_json,
 )
-from fastapi_ci.verify.smoke import SmokeReport, plan, run_smoke
+from fastapi_ci.verify.smoke import SmokePlan, SmokeReport, plan, run_smoke, without_path
 from fastapi_ci.verify.verdict import Thresholds, Verdict, judge, look_alpha
 
 __all__ = ["VERIFY"]
@@ -279,6 +279,21 @@ def roll_back_service(inputs: VerifyInputs, console: Console) -> StableOutcome:
     return outcome
 
 
+def without_readiness(smoke_plan: SmokePlan, inputs: VerifyInputs) -> SmokePlan:
+    """The plan without the service's readiness probe (`health-url`), neither smoked nor loaded.
+
+    wait-stable judged it already, and it answers 503 by design while a dependency is slow:
+    on a busy runner the shared database was, and the probe's 503s (not the API's) failed a
+    healthy version. A version that cannot use its database fails its API endpoints too.
+    """
+    if not inputs.health_url:
+        return smoke_plan
+    probe = urlsplit(inputs.url(inputs.health_url))
+    if probe.netloc != urlsplit(inputs.service_url).netloc:
+        return smoke_plan
+    return without_path(smoke_plan, probe.path, "the readiness probe (health-url): wait-stable's")
+
+
 def _smoke(inputs: VerifyInputs, document: dict[str, Any], smoke_plan: Any) -> SmokeReport:
     import httpx
 
@@ -294,7 +309,7 @@ def run_verify(inputs: VerifyInputs, console: Console) -> ActionResult:
             "service", "is required to roll back", fix="name the service, or set rollback: false"
         )
     document = load_document(Path(inputs.openapi), input_name="openapi")
-    smoke_plan = plan(document, writes=inputs.smoke_writes)
+    smoke_plan = without_readiness(plan(document, writes=inputs.smoke_writes), inputs)
     operations = [op for op in smoke_plan.operations if op.method == "GET"]
     if not operations:
         raise InputError(

@@ -64,6 +64,15 @@ class SmokePlan:
     skipped: tuple[Skipped, ...]
 
 
+def without_path(smoke_plan: SmokePlan, path: str, reason: str) -> SmokePlan:
+    """`smoke_plan` with the operations on `path` moved to the skipped, for `reason`."""
+    left = [op for op in smoke_plan.operations if op.path == path]
+    return SmokePlan(
+        tuple(op for op in smoke_plan.operations if op.path != path),
+        smoke_plan.skipped + tuple(Skipped(op.key, reason) for op in left),
+    )
+
+
 @dataclass(frozen=True)
 class SmokeResult:
     """One call's outcome."""
