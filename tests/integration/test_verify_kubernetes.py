@@ -17,7 +17,12 @@ import pytest
 from tests.integration.conftest import FaultyVersions, alembic
 from tests.integration.test_kubernetes_rollout import roll_out, wait_stable
 from tests.integration.test_verify_process import run_verify
-from tests.integration.test_verify_swarm import findings, load_args
+from tests.integration.test_verify_swarm import (
+    READINESS_TIMEOUT,
+    failed_on_errors,
+    findings,
+    load_args,
+)
 from tests.kubernetes import (
     Cluster,
     Deployment,
@@ -57,7 +62,7 @@ def test_v2_failing_five_percent_with_500_is_rolled_back_on_kubernetes(
     code, _ = run_verify("--phase", "baseline", *load_args(deployment.url, baseline))
     assert code == 0
     started = roll_out(deployment, faulty.images["errors"])
-    code, stable = wait_stable(deployment, started)
+    code, stable = wait_stable(deployment, started, *READINESS_TIMEOUT)
     assert code == 0, stable  # it starts and is ready: only verify can tell it is bad
 
     code, report = run_verify(
@@ -66,7 +71,7 @@ def test_v2_failing_five_percent_with_500_is_rolled_back_on_kubernetes(
     )  # fmt: skip
 
     assert code == 1
-    assert "error-ceiling" in findings(report)
+    assert failed_on_errors(report), findings(report)
     assert report["rolled_back"] is True, report
     assert report["serving"] == versions.v1
     assert template_image(kubernetes, deployment) == versions.v1

@@ -131,7 +131,7 @@ class VerifyInputs(ServiceInputs):
     timeout: float = Field(default=600, gt=0, description="Seconds to wait for a rollback.")
     health_url: str = Field(
         default="/health/ready",
-        description="Readiness path or URL checked after a rollback ('' to skip).",
+        description="Readiness path or URL: checked after a rollback, never loaded ('' to skip).",
     )
 
     @field_validator("service_url")
