@@ -22,12 +22,14 @@ together, so those requests are not the independent samples the tests assume. Me
 loaded 2-core runner: stalls of 0.3-1 s on every database-backed endpoint at once, in up to
 half of the 2-second slices of a window, the first seconds of a fresh container slow, and
 once every database endpoint's median 10x slower for 15 s while another job loaded the
-machine. Errors are not like that: a 500 is the version's, so errors can fail a look early.
+machine. Errors are not like that: a 500 is the version's (the readiness probe, whose 503 is
+the database's, is not loaded), so errors can fail a look early.
 
 The false-alarm budget `alpha` is shared by every test of every endpoint at every look
 (Bonferroni: each test runs at alpha / (looks' share x endpoints x 6)), so when nothing
-changed the chance of any rollback is at most `alpha`. The factor and floor keep a
-statistically significant but harmless change (1 ms slower) from failing a deploy.
+changed, and the samples are independent, the chance of any rollback is at most `alpha`.
+The factors, floors and the sustained rule keep a statistically significant but harmless
+change (1 ms slower, a stall) from failing a deploy.
 An endpoint with fewer than `min_samples` answers in either sample is "inconclusive" for
 the comparisons (its ceilings are still judged).
 
