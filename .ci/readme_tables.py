@@ -1,12 +1,14 @@
-"""Keep the README's generated tables identical to the action.yml and workflow files.
+"""Keep the docs' generated tables identical to the action.yml and workflow files.
 
-    uv run python .ci/readme_tables.py          # rewrite the tables in README.md
+    uv run python .ci/readme_tables.py          # rewrite the tables in every page
     uv run python .ci/readme_tables.py --check  # exit 1 if they have drifted (the tests run this)
 
-An action's Inputs and Outputs tables sit between `<!-- action-tables: NAME -->` and
-`<!-- /action-tables: NAME -->` (from `actions/NAME/action.yml`); a reusable workflow's
-Inputs, Secrets and Outputs tables between `<!-- workflow-tables: NAME -->` and
-`<!-- /workflow-tables: NAME -->` (from the `on.workflow_call` of `.github/workflows/NAME.yml`).
+The pages are README.md, CONTRIBUTING.md and docs/**/*.md (or the PAGES given). An action's
+Inputs and Outputs tables sit between `<!-- action-tables: NAME -->` and
+`<!-- /action-tables: NAME -->` (from `actions/NAME/action.yml`; in docs/actions/NAME.md); a
+reusable workflow's Inputs, Secrets and Outputs tables between `<!-- workflow-tables: NAME -->`
+and `<!-- /workflow-tables: NAME -->` (from the `on.workflow_call` of
+`.github/workflows/NAME.yml`; in docs/workflows/NAME.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+
+
+def pages() -> list[Path]:
+    """Every page of the documentation: the README, CONTRIBUTING.md and docs/**/*.md."""
+    return [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
 BLOCK = re.compile(
     r"(<!-- (?P<kind>action|workflow)-tables: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)"
     r"(?P<end><!-- /(?P=kind)-tables: (?P=name) -->)",
@@ -50,7 +58,7 @@ def _load(path: Path) -> dict[Any, Any]:
         loaded: dict[Any, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         where = path.relative_to(ROOT)
-        raise SystemExit(f"README.md has tables for {where}, which does not exist") from None
+        raise SystemExit(f"the docs have tables for {where}, which does not exist") from None
     return loaded
 
 
@@ -110,27 +118,31 @@ def render(match: re.Match[str]) -> str:
 
 
 def regenerate(text: str) -> str:
-    """The README with every marked block replaced by freshly rendered tables."""
+    """The page with every marked block replaced by freshly rendered tables."""
     return BLOCK.sub(render, text)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail instead of rewriting")
-    parser.add_argument("--readme", type=Path, default=README, help="default: README.md")
+    parser.add_argument(
+        "pages", nargs="*", type=Path, help="default: README.md, CONTRIBUTING.md, docs/**/*.md"
+    )
     args = parser.parse_args()
-    current = args.readme.read_text(encoding="utf-8")
-    fresh = regenerate(current)
-    if args.check:
-        if fresh != current:
-            print(
-                f"{args.readme.name}: the generated tables are out of date:"
-                " run python .ci/readme_tables.py"
-            )
-            return 1
-        return 0
-    args.readme.write_text(fresh, encoding="utf-8")
-    return 0
+    drifted = []
+    for page in args.pages or pages():
+        current = page.read_text(encoding="utf-8")
+        fresh = regenerate(current)
+        if fresh == current:
+            continue
+        if args.check:
+            drifted.append(page)
+        else:
+            page.write_text(fresh, encoding="utf-8")
+    for page in drifted:
+        where = page.relative_to(ROOT) if page.is_relative_to(ROOT) else page
+        print(f"{where}: the generated tables are out of date: run python .ci/readme_tables.py")
+    return 1 if drifted else 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from tests.swarm import SwarmService, Versions, create_service, remove_service, 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
 # Enough answers per endpoint (~600) for a 5% regression to be significant at the default
-# false-alarm budget; see the README's verify section.
+# false-alarm budget; see docs/actions/verify.md.
 WINDOW, RATE = "30", "40"
 # verify's tests are not about readiness: on a loaded runner /health/ready may need more than
 # wait-stable's usual 6 s for 3 answers in a row.

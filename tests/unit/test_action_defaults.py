@@ -2,7 +2,7 @@
 
 The action passes its default through env when a workflow sets nothing; the command on a
 laptop uses the model's default. Where the two differ, the same input means one thing on
-GitHub and another on the command line (and the README's table, made from action.yml,
+GitHub and another on the command line (and the docs' table, made from action.yml,
 documents only one of them).
 """
 

@@ -1,10 +1,12 @@
-"""The README documents every action and workflow, and its examples call them correctly.
+"""The docs document every action and workflow, and their examples call them correctly.
 
-Its inputs/secrets/outputs tables are generated from the action.yml and workflow files
-(`.ci/readme_tables.py`); every ```yaml example that uses `fastapi-ci/fastapi-ci/...` is
-checked against the real file it calls: each input and secret declared, with the right
-type, every required input given, and the permissions a called workflow's jobs ask for
-granted (GitHub refuses to start the run otherwise).
+Each action has its page, docs/actions/NAME.md, and each reusable workflow
+docs/workflows/NAME.md; their inputs/secrets/outputs tables are generated from the action.yml
+and workflow files (`.ci/readme_tables.py`). Every ```yaml example of the README,
+CONTRIBUTING.md and docs/**/*.md that uses `fastapi-ci/fastapi-ci/...` is checked against the
+real file it calls: each input and secret declared, with the right type, every required input
+given, and the permissions a called workflow's jobs ask for granted (GitHub refuses to start the
+run otherwise).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import pytest
 import yaml
 
 from tests.components import REPO_ROOT
+from tests.support.docs import doc_pages, relative_name
 
 README = REPO_ROOT / "README.md"
+ACTION_PAGES = REPO_ROOT / "docs" / "actions"
+WORKFLOW_PAGES = REPO_ROOT / "docs" / "workflows"
 TABLES_SCRIPT = REPO_ROOT / ".ci" / "readme_tables.py"
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -54,9 +59,10 @@ def reusable_workflows() -> dict[str, dict[str, Any]]:
     return found
 
 
-def run_check(readme: Path) -> subprocess.CompletedProcess[str]:
+def run_check(*pages: Path) -> subprocess.CompletedProcess[str]:
+    """`.ci/readme_tables.py --check` on PAGES (default: every page)."""
     return subprocess.run(
-        [sys.executable, str(TABLES_SCRIPT), "--check", "--readme", str(readme)],
+        [sys.executable, str(TABLES_SCRIPT), "--check", *map(str, pages)],
         capture_output=True,
         text=True,
         check=False,
@@ -66,25 +72,44 @@ def run_check(readme: Path) -> subprocess.CompletedProcess[str]:
 # --- generated tables ------------------------------------------------------------------
 
 
-def test_every_action_has_a_readme_section_with_generated_tables() -> None:
-    readme = README.read_text()
+def test_every_action_has_a_page_with_generated_tables() -> None:
     for action_file in sorted((REPO_ROOT / "actions").glob("*/action.yml")):
         name = action_file.parent.name
-        assert f"\n## {name}\n" in readme, f"README.md has no section for {name}"
-        assert f"<!-- action-tables: {name} -->" in readme, f"no generated tables for {name}"
+        page = ACTION_PAGES / f"{name}.md"
+        assert page.is_file(), f"docs/actions/{name}.md does not exist"
+        text = page.read_text()
+        assert text.startswith(f"# {name}\n"), f"docs/actions/{name}.md is not headed {name}"
+        assert f"<!-- action-tables: {name} -->" in text, f"no generated tables for {name}"
 
 
-def test_every_reusable_workflow_has_generated_tables() -> None:
-    readme = README.read_text()
+def test_every_reusable_workflow_has_a_page_with_generated_tables() -> None:
     assert {"ci", "deploy"} <= set(reusable_workflows())
     for name in reusable_workflows():
-        assert f"\n### {name}.yml\n" in readme, f"README.md has no section for {name}.yml"
-        assert f"<!-- workflow-tables: {name} -->" in readme, f"no generated tables for {name}"
+        page = WORKFLOW_PAGES / f"{name}.md"
+        assert page.is_file(), f"docs/workflows/{name}.md does not exist"
+        text = page.read_text()
+        assert text.startswith(f"# {name}.yml\n"), f"{page.name} is not headed {name}.yml"
+        assert f"<!-- workflow-tables: {name} -->" in text, f"no generated tables for {name}"
 
 
-def test_readme_tables_match_the_action_and_workflow_files() -> None:
-    check = run_check(README)
+def test_the_readme_shows_the_two_commands() -> None:
+    # On a fresh machine, these two do all the set-up: the main job and the tests.
+    readme = README.read_text()
+    assert "\n## Two commands\n" in readme
+    assert "\nbash .ci/pipeline   # the main job" in readme
+    assert "\nbash .ci/run        # the tests" in readme
+
+
+def test_generated_tables_match_the_action_and_workflow_files() -> None:
+    check = run_check()
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def page_with(block: str) -> Path:
+    """The page that holds the generated BLOCK (`workflow-tables: deploy`)."""
+    pages = [page for page in doc_pages() if f"<!-- {block} -->" in page.read_text()]
+    assert len(pages) == 1, f"{block} is in {len(pages)} pages"
+    return pages[0]
 
 
 def first_row_after(text: str, block: str, header: str) -> tuple[int, str]:
@@ -107,14 +132,15 @@ TABLE_IDS = ["deploy-inputs", "deploy-secrets", "ci-outputs", "rollout-inputs"]
 
 @pytest.mark.parametrize(("block", "header"), TABLES, ids=TABLE_IDS)
 def test_a_drifted_row_fails_the_check(tmp_path: Path, block: str, header: str) -> None:
-    text = README.read_text()
+    page = page_with(block)
+    text = page.read_text()
     at, row = first_row_after(text, block, header)
     assert row.startswith("| `")
     drifted = row.removesuffix(" |") + " (edited by hand) |"
-    readme = tmp_path / "README.md"
-    readme.write_text(text[:at] + drifted + text[at + len(row) :])
+    copy = tmp_path / page.name
+    copy.write_text(text[:at] + drifted + text[at + len(row) :])
 
-    check = run_check(readme)
+    check = run_check(copy)
 
     assert check.returncode == 1
     assert "out of date" in check.stdout
@@ -122,12 +148,13 @@ def test_a_drifted_row_fails_the_check(tmp_path: Path, block: str, header: str) 
 
 @pytest.mark.parametrize(("block", "header"), TABLES, ids=TABLE_IDS)
 def test_a_missing_row_fails_the_check(tmp_path: Path, block: str, header: str) -> None:
-    text = README.read_text()
+    page = page_with(block)
+    text = page.read_text()
     at, row = first_row_after(text, block, header)
-    readme = tmp_path / "README.md"
-    readme.write_text(text[:at] + text[at + len(row) + 1 :])
+    copy = tmp_path / page.name
+    copy.write_text(text[:at] + text[at + len(row) + 1 :])
 
-    assert run_check(readme).returncode == 1
+    assert run_check(copy).returncode == 1
 
 
 # --- the YAML examples -------------------------------------------------------------------
@@ -135,19 +162,21 @@ def test_a_missing_row_fails_the_check(tmp_path: Path, block: str, header: str) 
 
 @dataclass(frozen=True)
 class Example:
-    line: int  # where the ```yaml block starts in README.md
+    where: str  # PAGE:LINE, where the ```yaml block starts
     document: Any
 
 
-def readme_yaml_examples() -> list[Example]:
-    text = README.read_text()
+def yaml_examples() -> list[Example]:
+    """Every ```yaml example of every page."""
     examples = []
-    for match in YAML_BLOCK.finditer(text):
-        line = text.count("\n", 0, match.start()) + 1
-        try:
-            examples.append(Example(line, yaml.safe_load(match.group(1))))
-        except yaml.YAMLError as error:
-            pytest.fail(f"README.md:{line}: the yaml example does not parse: {error}")
+    for page in doc_pages():
+        text = page.read_text()
+        for match in YAML_BLOCK.finditer(text):
+            where = f"{relative_name(page)}:{text.count(chr(10), 0, match.start()) + 1}"
+            try:
+                examples.append(Example(where, yaml.safe_load(match.group(1))))
+            except yaml.YAMLError as error:
+                pytest.fail(f"{where}: the yaml example does not parse: {error}")
     return examples
 
 
@@ -248,7 +277,7 @@ def action_use_problems(step: dict[str, Any], name: str) -> list[str]:
 
 
 def example_calls() -> list[tuple[Example, dict[str, Any]]]:
-    return [(ex, node) for ex in readme_yaml_examples() for node in library_uses(ex.document)]
+    return [(ex, node) for ex in yaml_examples() for node in library_uses(ex.document)]
 
 
 def test_every_example_calls_a_workflow_or_action_with_its_declared_inputs() -> None:
@@ -261,7 +290,7 @@ def test_every_example_calls_a_workflow_or_action_with_its_declared_inputs() -> 
             found = action_use_problems(node, action.group(1))
         else:
             found = ["is neither .github/workflows/NAME.yml@REF nor actions/NAME@REF"]
-        problems += [f"README.md:{example.line}: {uses}: {problem}" for problem in found]
+        problems += [f"{example.where}: {uses}: {problem}" for problem in found]
     assert not problems, "\n".join(problems)
 
 
@@ -298,7 +327,7 @@ def expand(permissions: dict[str, str] | str) -> dict[str, int]:
 
 def test_every_caller_grants_the_permissions_the_called_workflow_asks_for() -> None:
     problems = []
-    for example in readme_yaml_examples():
+    for example in yaml_examples():
         document = example.document
         if not isinstance(document, dict) or not isinstance(document.get("jobs"), dict):
             continue
@@ -308,7 +337,7 @@ def test_every_caller_grants_the_permissions_the_called_workflow_asks_for() -> N
                 continue
             granted = job.get("permissions", document.get("permissions"))
             if granted is None:
-                problems.append(f"README.md:{example.line}: job {job_id} grants no permissions")
+                problems.append(f"{example.where}: job {job_id} grants no permissions")
                 continue
             have = expand(granted)
             for scope, level in requested_permissions(
@@ -316,11 +345,11 @@ def test_every_caller_grants_the_permissions_the_called_workflow_asks_for() -> N
             ).items():
                 if have.get(scope, 0) < level:
                     problems.append(
-                        f"README.md:{example.line}: job {job_id} must grant {scope}: "
-                        f"{LEVEL_NAMES[level]}"
+                        f"{example.where}: job {job_id} must grant {scope}: {LEVEL_NAMES[level]}"
                     )
     assert not problems, "\n".join(problems)
 
 
 def test_examples_name_the_library_by_its_repository() -> None:
-    assert "OWNER/" not in README.read_text()
+    for page in doc_pages():
+        assert "OWNER/" not in page.read_text(), relative_name(page)

@@ -4,8 +4,8 @@ The pairs are real documents with one mutation each (tests/unit/schema_guard/mut
 Both tools judge each pair; they must agree on the breaking verdict and on the rule ids of
 every change either of them reports as a warning or an error (info-only rules, such as
 oasdiff's tag or operation-id changes, are not part of a verdict and are not compared).
-A rule id on which they disagree fails the test unless the README lists it in its table of
-deliberate differences from oasdiff, with the reason.
+A rule id on which they disagree fails the test unless docs/actions/schema-guard.md lists it in its
+table of deliberate differences from oasdiff, with the reason.
 
 oasdiff is built by .ci/oasdiff.sh (`FASTAPI_CI_OASDIFF`); runs go in parallel threads.
 """
@@ -32,6 +32,8 @@ from tests.unit.schema_guard.conftest import FIXTURES, app_spec
 from tests.unit.schema_guard.mutations import Pair, mutated_pairs, operation_slices, write_json
 
 PAIRS = 330
+PAGE_NAME = "docs/actions/schema-guard.md"  # its table of deliberate differences
+SCHEMA_GUARD_PAGE = REPO_ROOT / PAGE_NAME
 BENCH_DIR = REPO_ROOT.parent / "shared" / "bench" / "openapi"
 OASDIFF_LEVELS = {3: "error", 2: "warning", 1: "info"}
 LEVEL_RANK = {"error": 3, "warning": 2, "info": 1}
@@ -141,11 +143,11 @@ def judge_all(count: int) -> list[Verdicts]:
         return list(pool.map(lambda pair: judge(pair, binary, Path(scratch)), pairs))
 
 
-def listed_differences(readme: str) -> set[tuple[str, str | None, str | None]]:
-    """(rule id, our level, oasdiff's level) rows of the README's table of deliberate
+def listed_differences(page: str) -> set[tuple[str, str | None, str | None]]:
+    """(rule id, our level, oasdiff's level) rows of schema-guard's page's table of deliberate
     differences from oasdiff; a dash is "not reported"."""
-    section = _POLICY_SECTION.search(readme)
-    assert section, "README has no <!-- oasdiff-differences --> table"
+    section = _POLICY_SECTION.search(page)
+    assert section, f"{PAGE_NAME} has no <!-- oasdiff-differences --> table"
     rows = set()
     for line in section.group(1).splitlines():
         if match := _POLICY_ROW.match(line):
@@ -168,23 +170,23 @@ def test_hundreds_of_pairs_are_compared(verdicts: list[Verdicts]) -> None:
 def test_every_disagreement_with_oasdiff_is_a_listed_policy_difference(
     verdicts: list[Verdicts],
 ) -> None:
-    listed = listed_differences((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    listed = listed_differences(SCHEMA_GUARD_PAGE.read_text(encoding="utf-8"))
     unlisted = [
         f"{v.pair}: {rule} ours={ours} oasdiff={theirs}"
         for v in verdicts
         for rule, ours, theirs in sorted(v.disagreements(), key=str)
         if (rule, ours, theirs) not in listed
     ]
-    assert not unlisted, "disagreements with oasdiff not listed in the README:\n" + "\n".join(
+    assert not unlisted, f"disagreements with oasdiff not listed in {PAGE_NAME}:\n" + "\n".join(
         unlisted
     )
 
 
 def test_each_listed_difference_is_still_seen(verdicts: list[Verdicts]) -> None:
     # A row for a difference that no longer happens is stale documentation.
-    listed = listed_differences((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    listed = listed_differences(SCHEMA_GUARD_PAGE.read_text(encoding="utf-8"))
     seen = {d for v in verdicts for d in v.disagreements()}
-    assert not listed - seen, f"README lists differences that no pair shows: {listed - seen}"
+    assert not listed - seen, f"{PAGE_NAME} lists differences that no pair shows: {listed - seen}"
 
 
 def agreement(verdicts: list[Verdicts]) -> tuple[float, float]:
