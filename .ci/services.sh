@@ -6,6 +6,7 @@
 #
 #   .ci/services.sh            run it: start what is down, verify everything, print a table
 #   source .ci/services.sh     same, and export the FASTAPI_CI_* connection facts below
+#   .ci/services.sh --probe COMPONENT...   start nothing: say which of these answer (below)
 #
 # Idempotent: what already runs is verified and left alone. Debian bookworm, root;
 # no systemd is assumed, so daemons are started in the background, logging to
@@ -357,6 +358,81 @@ ensure_buildkit() {
 
 redact_url() { sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$1"; }
 
+# --- Probes: whether a component answers as the tests and the main job use it, starting nothing.
+# absent_COMPONENT prints why COMPONENT is not usable, and nothing when it is.
+absent_docker() {
+  timeout 30 "$DOCKER" info >/dev/null 2>&1 \
+    || echo "none answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+}
+absent_swarm() {
+  local state
+  state="$(timeout 30 "$DOCKER" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)"
+  [[ "$state" == active ]] || echo "the engine's Swarm is '${state:-unknown}', not active"
+}
+absent_base-image() {
+  timeout 30 "$DOCKER" image inspect "$FASTAPI_CI_BASE_IMAGE" >/dev/null 2>&1 \
+    || echo "not in the engine; .ci/standin-base.sh builds it"
+}
+absent_registry() {
+  local status
+  status="$(registry_status)"
+  case "$status" in
+    200 | 401) ;;
+    000) echo "none answers at http://$FASTAPI_CI_REGISTRY/v2/" ;;
+    *) echo "http://$FASTAPI_CI_REGISTRY/v2/ answers HTTP $status, not as a registry" ;;
+  esac
+}
+absent_postgres() {
+  if ! command -v psql >/dev/null; then
+    echo "no psql client to reach it"
+  elif ! PGCONNECT_TIMEOUT=5 psql -X "$FASTAPI_CI_DATABASE_URL" -tAc 'SELECT 1' >/dev/null 2>&1; then
+    echo "none answers at $(redact_url "$FASTAPI_CI_DATABASE_URL")"
+  fi
+}
+# What the probes call each component when another one needs it ("no Docker engine").
+declare -A COMPONENT_NAME=([docker]="Docker engine" [swarm]="Swarm" [registry]=registry
+  [postgres]=PostgreSQL [base-image]="stand-in base image")
+
+declare -A ABSENT=() ABSENT_BECAUSE=()  # component -> why not usable ('' usable); -> the one it needs
+# probe COMPONENT: fill ABSENT[COMPONENT], and ABSENT_BECAUSE[COMPONENT] with the first
+# component it needs that is absent (probed first). One listed in FASTAPI_CI_SERVICES_WITHOUT
+# is absent for that reason; one whose needed component is absent is absent for that one.
+probe() {
+  local component="$1" needed
+  [[ -z "${ABSENT[$component]+set}" ]] || return 0
+  ABSENT_BECAUSE[$component]=""
+  for needed in $(needs "$component"); do
+    probe "$needed"
+    if [[ -n "${ABSENT[$needed]}" ]]; then
+      ABSENT_BECAUSE[$component]="$needed"
+      break
+    fi
+  done
+  if [[ "$WITHOUT" == *",$component,"* ]]; then
+    ABSENT[$component]="left alone (FASTAPI_CI_SERVICES_WITHOUT)"
+  elif [[ -n "${ABSENT_BECAUSE[$component]}" ]]; then
+    ABSENT[$component]="no ${COMPONENT_NAME[${ABSENT_BECAUSE[$component]}]}"
+  else
+    ABSENT[$component]="$("absent_$component")"
+  fi
+}
+
+# probe_components COMPONENT...: one line per component, "COMPONENT NEEDED WHY": WHY is empty
+# when it is usable; NEEDED is the absent component it needs, or - when there is none.
+probe_components() {
+  local component
+  for component in "$@"; do
+    if [[ -z "${COMPONENT_NAME[$component]+set}" ]]; then
+      printf 'services: --probe: no probe for %s; there are: %s\n' "$component" "${!COMPONENT_NAME[*]}" >&2
+      return 2
+    fi
+  done
+  for component in "$@"; do
+    probe "$component"
+    printf '%s %s %s\n' "$component" "${ABSENT_BECAUSE[$component]:--}" "${ABSENT[$component]}"
+  done
+}
+
 # down COMPONENT: what the table says instead of a version when best effort went without it.
 down() {
   if left_alone "$1"; then
@@ -415,4 +491,9 @@ main() {
   print_table
 }
 
+if [[ "${1:-}" == --probe ]]; then
+  shift
+  probe_components "$@"
+  exit
+fi
 main "$@"
