@@ -72,24 +72,27 @@ def run_check(*pages: Path) -> subprocess.CompletedProcess[str]:
 # --- generated tables ------------------------------------------------------------------
 
 
+def assert_page_with_tables(page: Path, heading: str, block: str) -> None:
+    """PAGE exists, is headed HEADING (its anchor, which errors and links name) and holds the
+    generated BLOCK (`action-tables: verify`)."""
+    where = page.relative_to(REPO_ROOT)
+    assert page.is_file(), f"{where} does not exist"
+    text = page.read_text()
+    assert text.startswith(f"# {heading}\n"), f"{where} is not headed {heading}"
+    assert f"<!-- {block} -->" in text, f"{where} has no generated tables ({block})"
+
+
 def test_every_action_has_a_page_with_generated_tables() -> None:
     for action_file in sorted((REPO_ROOT / "actions").glob("*/action.yml")):
         name = action_file.parent.name
-        page = ACTION_PAGES / f"{name}.md"
-        assert page.is_file(), f"docs/actions/{name}.md does not exist"
-        text = page.read_text()
-        assert text.startswith(f"# {name}\n"), f"docs/actions/{name}.md is not headed {name}"
-        assert f"<!-- action-tables: {name} -->" in text, f"no generated tables for {name}"
+        assert_page_with_tables(ACTION_PAGES / f"{name}.md", name, f"action-tables: {name}")
 
 
 def test_every_reusable_workflow_has_a_page_with_generated_tables() -> None:
     assert {"ci", "deploy"} <= set(reusable_workflows())
     for name in reusable_workflows():
         page = WORKFLOW_PAGES / f"{name}.md"
-        assert page.is_file(), f"docs/workflows/{name}.md does not exist"
-        text = page.read_text()
-        assert text.startswith(f"# {name}.yml\n"), f"{page.name} is not headed {name}.yml"
-        assert f"<!-- workflow-tables: {name} -->" in text, f"no generated tables for {name}"
+        assert_page_with_tables(page, f"{name}.yml", f"workflow-tables: {name}")
 
 
 def test_the_readme_shows_the_two_commands() -> None:
