@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from fastapi_ci.build_push.dockerfile import expand, parse_dockerfile, parse_instructions
-from fastapi_ci.build_push.policy import Finding, check_dockerfile, is_pinned
+from fastapi_ci.build_push.policy import Finding, check_dockerfile
+from fastapi_ci.build_push.requirements import is_pinned
 from tests.components import EXAMPLE_SERVICE, REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "build_push"
