@@ -29,9 +29,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Generic, Literal, TypeVar, get_args, get_origin
+from typing import IO, Any, Generic, Literal, Self, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from fastapi_ci.cancellation import Cancelled
 from fastapi_ci.errors import (
@@ -66,6 +76,82 @@ class ActionInputs(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     summary: bool = Field(default=True, description="Write a step summary on GitHub.")
+
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """What is wrong between inputs ("this one needs that one"), every problem at once.
+
+        Override in an action's model. `env` is the environment the inputs were read from
+        (a rule may accept a default from it, as `AWS_REGION`). Runs on the inputs that
+        passed their own checks, so a bad input is not reported twice.
+        """
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_invalid_input_at_once(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo
+    ) -> Self:
+        # Pydantic runs a model's "after" rules only when every field is valid: one bad
+        # field would hide the rules between the others. So the rules run here, on the
+        # fields that passed, and both kinds of error are raised together.
+        context = info.context if isinstance(info.context, dict) else {}
+        if context.get(_FIELDS_ONLY) or not isinstance(data, dict):
+            return handler(data)
+        field_errors: list[InitErrorDetails] = []
+        invalid: set[str] = set()
+        try:
+            valid: Self | None = handler(data)
+        except ValidationError as error:
+            field_errors = [_error_details(problem) for problem in error.errors()]
+            invalid = {str(problem["loc"][0]) for problem in field_errors if problem["loc"]}
+            valid = cls._from_valid_fields(data, invalid)
+        env = context.get("env", {})
+        rules_broken = [
+            rule_error
+            for rule_error in ([] if valid is None else valid.cross_input_errors(env))
+            if rule_error.input_name not in {input_name(name) for name in invalid}
+        ]
+        if not field_errors and not rules_broken:
+            assert valid is not None
+            return valid
+        raise ValidationError.from_exception_data(
+            cls.__name__,
+            field_errors
+            + [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        INPUT_ERROR, "{message}", {"message": e.message, "error": e}
+                    ),
+                    loc=(e.input_name,),
+                    input=None,
+                )
+                for e in rules_broken
+            ],
+        )
+
+    @classmethod
+    def _from_valid_fields(cls, data: dict[str, Any], invalid: set[str]) -> Self | None:
+        """The model without its invalid fields (defaults instead); None if one is required."""
+        try:
+            return cls.model_validate(
+                {name: value for name, value in data.items() if name not in invalid},
+                context={_FIELDS_ONLY: True},
+            )
+        except ValidationError:
+            return None
+
+
+# The error type of a rule between inputs; its ctx carries the InputError itself.
+INPUT_ERROR = "fastapi_ci_input_error"
+_FIELDS_ONLY = "fastapi_ci_fields_only"
+
+
+def _error_details(problem: Any) -> InitErrorDetails:
+    """A pydantic error as the details it can be raised again from."""
+    details = InitErrorDetails(type=problem["type"], loc=problem["loc"], input=problem["input"])
+    if "ctx" in problem:
+        details["ctx"] = problem["ctx"]
+    return details
 
 
 InputsT = TypeVar("InputsT", bound=ActionInputs)
@@ -453,10 +539,16 @@ def load_inputs(
             mask(str(value))
         raw[name] = value
     try:
-        inputs = action.inputs.model_validate(raw)
+        inputs = action.inputs.model_validate(raw, context={"env": env})
     except ValidationError as exc:
+        already_reported = {error.input_name for error in errors}
         for problem in exc.errors():
             location = problem["loc"][0] if problem["loc"] else ""
+            if input_name(str(location)) in already_reported:
+                continue  # its text was refused above: "is required" would say it twice
+            if problem["type"] == INPUT_ERROR:
+                errors.append(problem["ctx"]["error"])  # a rule between inputs, as it was raised
+                continue
             if problem["type"] == "missing":
                 message = "is required"
             elif location in secret_fields:
@@ -553,14 +645,15 @@ def _publish(inputs: ActionInputs, result: ActionResult, console: Console) -> No
 def _report_error(
     action: Action[Any], error: FastapiCiError, console: Console, summary: bool
 ) -> int:
-    console.error(error.message, title=action.name)
+    # One line per invalid input, so each is an annotation of its own on GitHub.
+    each_error = error.errors if isinstance(error, InvalidInputs) else [error]
+    for each in each_error:
+        console.error(each.message, title=action.name)
     if error.exit_code != EXIT_BAD_INPUT and summary:
         console.append_summary(f"### ❌ {action.name}\n\n{error.diagnostics()}")
-    elif isinstance(error, InvalidInputs) and len(error.errors) > 1:
-        for each in error.errors:
-            console.debug(each.message)
-    if error.fix and not console.on_github:
-        console.stderr.write(f"hint: {error.fix}\n")
+    for each in each_error:
+        if each.fix and not console.on_github:
+            console.stderr.write(f"hint: {each.fix}\n")
     return error.exit_code
 
 

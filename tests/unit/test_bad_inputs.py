@@ -21,6 +21,7 @@ from fastapi_ci.cli import ACTIONS
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import MAX_INPUT_FILE_BYTES
 from fastapi_ci.schema_guard import write_atomically
+from tests.components import EXAMPLE_SERVICE
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -40,7 +41,8 @@ def assert_bad_input(code: int, printed: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("sha", ["zzz", "abc", "g" * 40, "1234567\n"])
-def test_build_push_sha_must_be_a_commit_hash(sha: str) -> None:
+def test_build_push_sha_must_be_a_commit_hash(sha: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BUILD_CONTEXT)  # the default context, ".", has a Dockerfile
     code, printed = run_cli(["build-push", "--image", "127.0.0.1:5000/app", "--sha", sha])
     assert_bad_input(code, printed, "sha")
 
@@ -149,6 +151,14 @@ VALID_REQUIRED = {
     "runner": "local",
     "service_url": "http://127.0.0.1:8000",
 }
+# build-push checks its context and Dockerfile with its other inputs, and the defaults name
+# ./Dockerfile: its cases run where that is valid, so only the varied input is wrong.
+BUILD_CONTEXT = EXAMPLE_SERVICE
+# Inputs that need another (the model's rules between inputs): the other one, valid, is given.
+PARTNERS = {
+    "build-push registry_username": {"registry_password": "a-token"},
+    "build-push registry_password": {"registry_username": "ci"},
+}
 HUGE = "9" * 300_000  # over every length cap; as a number, over every bound
 BAD_VALUES = {
     "empty": "",
@@ -231,6 +241,7 @@ def run_case(action: Action[Any], name: str, value: str, form: str) -> tuple[int
         for n, i in model.model_fields.items()
         if i.is_required()
     }
+    given.update(PARTNERS.get(f"{action.name} {name}", {}))
     given[name] = value
     for field_name, field_value in given.items():
         positional = (model.model_fields[field_name].json_schema_extra or {}).get("positional")
@@ -241,7 +252,12 @@ def run_case(action: Action[Any], name: str, value: str, form: str) -> tuple[int
         else:
             args.append(f"--{field_name.replace('_', '-')}={field_value}")
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    working_directory = BUILD_CONTEXT if action.name == "build-push" else Path.cwd()
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        contextlib.chdir(working_directory),
+    ):
         code = main_for((stubbed(action),), "test", args, env=env)
     return code, out.getvalue() + err.getvalue()
 

@@ -289,6 +289,62 @@ class BuildPushInputs(ActionInputs):
             raise ValueError(f"unknown rule {unknown[0]!r}; rules: {', '.join(RULES)}")
         return value
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """The context and Dockerfile exist, the target is a stage, credentials are whole."""
+        problems: list[InputError] = []
+        context, dockerfile = Path(self.context), self.dockerfile_path
+        if not context.is_dir():
+            problems.append(InputError("context", f"{context} is not a directory"))
+        if not dockerfile.is_file():
+            if self.dockerfile or context.is_dir():  # else the context's error says it
+                problems.append(InputError("dockerfile", f"{dockerfile} does not exist"))
+        elif self.target is not None:
+            try:
+                target_stage(
+                    parse_dockerfile(str(dockerfile), read_text_file(dockerfile, "dockerfile"), {}),
+                    self.target,
+                )
+            except InputError as error:
+                problems.append(error)
+        registry = parse_reference(self.image).registry
+        if self.ecr:
+            if not ecr_region(self, registry, env):
+                problems.append(InputError(*NO_ECR_REGION))
+        elif self.registry_password is None:
+            if self.registry_username:
+                problems.append(
+                    InputError("registry-password", "is required with registry-username")
+                )
+        elif not registry_username(self, registry, env):
+            problems.append(InputError(*NO_REGISTRY_USERNAME))
+        return problems
+
+    @property
+    def dockerfile_path(self) -> Path:
+        """The Dockerfile: the input, else CONTEXT/Dockerfile."""
+        return Path(self.dockerfile) if self.dockerfile else Path(self.context) / "Dockerfile"
+
+
+NO_ECR_REGION = ("aws-region", "is required with ecr (no AWS_REGION, no ECR host)")
+NO_REGISTRY_USERNAME = ("registry-username", "is required with registry-password")
+
+
+def ecr_region(inputs: BuildPushInputs, registry: str, env: Mapping[str, str]) -> str | None:
+    """The AWS region to log in to ECR in: the input, the environment's, or the image host's."""
+    return (
+        inputs.aws_region
+        or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or region_of(registry)
+    )
+
+
+def registry_username(inputs: BuildPushInputs, registry: str, env: Mapping[str, str]) -> str | None:
+    """The user to log in as: the input, else (on ghcr.io) the workflow's actor."""
+    if not inputs.registry_username and registry == "ghcr.io":
+        return env.get("GITHUB_ACTOR")
+    return inputs.registry_username
+
 
 def _pairs(items: list[str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items)
@@ -301,16 +357,6 @@ def display_path(path: Path, env: Mapping[str, str]) -> str:
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
 
 
-def _paths(inputs: BuildPushInputs) -> tuple[Path, Path]:
-    context = Path(inputs.context)
-    if not context.is_dir():
-        raise InputError("context", f"{context} is not a directory")
-    dockerfile = Path(inputs.dockerfile) if inputs.dockerfile else context / "Dockerfile"
-    if not dockerfile.is_file():
-        raise InputError("dockerfile", f"{dockerfile} does not exist")
-    return context, dockerfile
-
-
 def registry_credentials(
     inputs: BuildPushInputs,
     reference: ImageReference,
@@ -319,15 +365,11 @@ def registry_credentials(
     policy: RetryPolicy,
 ) -> RegistryCredentials | None:
     """Credentials from ECR, or the inputs; None: rely on the engine's own login."""
+    # The inputs model checked these rules with the environment they were read from.
     if inputs.ecr:
-        region = (
-            inputs.aws_region
-            or env.get("AWS_REGION")
-            or env.get("AWS_DEFAULT_REGION")
-            or region_of(reference.registry)
-        )
+        region = ecr_region(inputs, reference.registry, env)
         if not region:
-            raise InputError("aws-region", "is required with ecr (no AWS_REGION, no ECR host)")
+            raise InputError(*NO_ECR_REGION)
         ecr = Ecr(region, env, inputs.aws_endpoint_url, policy)
         ecr_login = ecr.login()
         console.mask(ecr_login.credentials.password.get_secret_value())
@@ -342,14 +384,10 @@ def registry_credentials(
             reference.registry, ecr_login.credentials.username, ecr_login.credentials.password
         )
     if inputs.registry_password is None:
-        if inputs.registry_username:
-            raise InputError("registry-password", "is required with registry-username")
         return None
-    username = inputs.registry_username
-    if not username and reference.registry == "ghcr.io":
-        username = env.get("GITHUB_ACTOR")
+    username = registry_username(inputs, reference.registry, env)
     if not username:
-        raise InputError("registry-username", "is required with registry-password")
+        raise InputError(*NO_REGISTRY_USERNAME)
     return RegistryCredentials(reference.registry, username, inputs.registry_password)
 
 
@@ -416,12 +454,7 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     for value in secret_values(secrets, env):
         console.mask(value)  # before any line is printed: a RUN step may echo it
     reference = parse_reference(inputs.image)
-    context, dockerfile = _paths(inputs)
-    if inputs.target is not None:
-        target_stage(
-            parse_dockerfile(str(dockerfile), read_text_file(dockerfile, "dockerfile"), {}),
-            inputs.target,
-        )
+    context, dockerfile = Path(inputs.context), inputs.dockerfile_path
     facts = git_facts(
         env,
         event_name=inputs.event_name,

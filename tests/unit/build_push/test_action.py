@@ -163,3 +163,40 @@ def test_bad_inputs_exit_2_naming_the_input(env: dict[str, str], named: str) -> 
     code, stdout, stderr = run({**env, "GITHUB_REF": "refs/heads/x", "GITHUB_SHA": "a" * 40})
     assert code == 2
     assert named in stdout + stderr
+
+
+def test_every_invalid_input_is_reported_at_once_each_on_its_own_line(tmp_path: Path) -> None:
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/orders",
+            f"{PREFIX}CONTEXT": str(tmp_path / "missing"),
+            f"{PREFIX}DOCKERFILE": str(EXAMPLE_SERVICE / "Dockerfile"),
+            f"{PREFIX}TARGET": "no-such-stage",
+            f"{PREFIX}ECR": "true",
+            f"{PREFIX}BUILD_ARGS": "NOT_A_PAIR",
+            f"{PREFIX}DRY_RUN": "true",
+            "GITHUB_ACTIONS": "true",
+        }
+    )
+    errors = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert code == 2, stdout
+    named = sorted(line.split("::input '", 1)[1].split("'", 1)[0] for line in errors)
+    assert named == ["aws-region", "build-args", "context", "target"], errors
+    assert "Traceback" not in stdout
+
+
+def test_a_username_without_a_password_is_refused_with_a_bad_input_beside_it() -> None:
+    code, stdout, _ = run(
+        {
+            f"{PREFIX}IMAGE": "127.0.0.1:5000/app",
+            f"{PREFIX}CONTEXT": str(EXAMPLE_SERVICE),
+            f"{PREFIX}REGISTRY_USERNAME": "ci",
+            f"{PREFIX}SHA": "not-a-commit",
+            "GITHUB_ACTIONS": "true",
+        }
+    )
+    errors = [line for line in stdout.splitlines() if line.startswith("::error")]
+    assert code == 2, stdout
+    assert len(errors) == 2, errors
+    assert "input 'sha':" in errors[0]
+    assert "input 'registry-password': is required with registry-username" in errors[1]
