@@ -19,7 +19,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
-from fastapi_ci.backends.docker_engine import Engine, find_docker_cli, private_docker_config
+from fastapi_ci.backends.docker_engine import (
+    DockerCli,
+    Engine,
+    find_docker_cli,
+    private_docker_config,
+)
 from fastapi_ci.backends.ecr import Ecr, region_of
 from fastapi_ci.backends.registry import (
     ImageReference,
@@ -43,7 +48,12 @@ from fastapi_ci.build_push.build import (
     run_build,
     scratch_dir,
 )
-from fastapi_ci.build_push.build_secrets import materialize, parse_secrets, secret_values
+from fastapi_ci.build_push.build_secrets import (
+    BuildSecret,
+    materialize,
+    parse_secrets,
+    secret_values,
+)
 from fastapi_ci.build_push.dockerfile import parse_dockerfile
 from fastapi_ci.build_push.platforms import read_pushed, runs_as_root, valid_platform
 from fastapi_ci.build_push.policy import RULES, check_dockerfile, target_stage
@@ -447,8 +457,71 @@ def _result(
     )
 
 
+@dataclass
+class _Plan:
+    """What the inputs and the git facts ask for, before Docker is touched."""
+
+    reference: ImageReference
+    dockerfile: Path
+    shown_dockerfile: str
+    secrets: list[BuildSecret]
+    tag_names: tuple[str, ...]
+    push: bool
+    report: BuildPushReport
+    annotations: list[Annotation]
+
+    def outputs(self) -> dict[str, str]:
+        """The outputs known before the build: the tags and the version."""
+        return {
+            "tags": "\n".join(self.report.tags),
+            "tag-names": "\n".join(self.tag_names),
+            "version": self.report.version,
+        }
+
+
 def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     """Plan, check, build, measure and push the image."""
+    plan = _plan(inputs, console)
+    refused = _policy_or_dry_run_result(inputs, plan)
+    if refused is not None:
+        return refused
+    policy = RetryPolicy(attempts=inputs.push_attempts)
+    engine = Engine(console.env)
+    credentials = _log_in(inputs, plan, engine, console, policy)
+    cli = find_docker_cli(console.env)
+    builder, cache = _choose_builder(inputs, cli, plan, console.env)
+    # By digest (then checked per platform, then tagged) whenever buildx pushes itself.
+    attest = inputs.provenance != "false" or inputs.sbom
+    by_digest = builder == "buildx" and plan.push and (len(inputs.platforms) > 1 or attest)
+    with (
+        scratch_dir() as scratch,
+        private_docker_config(credentials, console.env) as docker_config,
+    ):
+        build = _Build(
+            request=_build_request(inputs, plan, cache, by_digest, Path(scratch), console.env),
+            cli=cli,
+            cli_env=build_environment(console.env, docker_config),
+            scratch=Path(scratch),
+            timeout=inputs.timeout_minutes * 60,
+            outputs={
+                **plan.outputs(),
+                "pushed": "false",
+                "digest": "",
+                "platform-digests": "{}",
+                "image": plan.report.tags[0],
+            },
+        )
+        console.info(
+            f"building {plan.reference.repository} with {builder} ({cli.path} {cli.version})"
+        )
+        registry = _Registry(plan.reference, credentials, policy, console)
+        if by_digest or len(inputs.platforms) > 1:
+            return _build_by_digest(inputs, plan, build, registry, by_digest)
+        return _build_then_push(inputs, plan, build, registry, engine)
+
+
+def _plan(inputs: BuildPushInputs, console: Console) -> _Plan:
+    """Tags, labels and the Dockerfile policy's findings: the report before any build."""
     env = console.env
     secrets = parse_secrets(inputs.secrets.get_secret_value() if inputs.secrets else None)
     for value in secret_values(secrets, env):
@@ -463,11 +536,11 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         pr_number=inputs.pr_number,
         default_branch=inputs.default_branch,
     )
-    plan = compute_tags(facts, parse_rules(inputs.tags), parse_flavor(inputs.flavor))
-    push = inputs.push if inputs.push is not None else plan.push_by_default
+    tags = compute_tags(facts, parse_rules(inputs.tags), parse_flavor(inputs.flavor))
+    push = inputs.push if inputs.push is not None else tags.push_by_default
     build_args = _pairs(inputs.build_args)
     labels = oci_labels(
-        facts, plan.version, reference.path, created_timestamp(env), _pairs(inputs.labels)
+        facts, tags.version, reference.path, created_timestamp(env), _pairs(inputs.labels)
     )
     findings = (
         check_dockerfile(
@@ -482,14 +555,13 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         else []
     )
     shown_dockerfile = display_path(dockerfile, env)
-    annotations = [finding.annotation(shown_dockerfile) for finding in findings]
-    notes = list(plan.notes)
+    notes = list(tags.notes)
     if inputs.push is None and not push:
         notes.append("pull request: built, not pushed (set push: true to push)")
     report = BuildPushReport(
         image=reference.repository,
-        version=plan.version,
-        tags=[reference.with_tag(tag) for tag in plan.tags],
+        version=tags.version,
+        tags=[reference.with_tag(tag) for tag in tags.tags],
         labels=labels,
         build_args=build_args,
         push=push,
@@ -507,48 +579,69 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
         notes=notes,
         size_budget_mb=inputs.size_budget_mb,
     )
+    return _Plan(
+        reference=reference,
+        dockerfile=dockerfile,
+        shown_dockerfile=shown_dockerfile,
+        secrets=secrets,
+        tag_names=tags.tags,
+        push=push,
+        report=report,
+        annotations=[finding.annotation(shown_dockerfile) for finding in findings],
+    )
+
+
+def _policy_or_dry_run_result(inputs: BuildPushInputs, plan: _Plan) -> ActionResult | None:
+    """The result when nothing is to be built: a policy error, or a dry run."""
+    report = plan.report
     errors = report.policy_errors
     if errors:
         headline = (
             f"Dockerfile policy: {len(errors)} error{'s' if len(errors) != 1 else ''} in "
-            f"{shown_dockerfile}; nothing was built"
+            f"{plan.shown_dockerfile}; nothing was built"
         )
         # A dry run prints its plan whatever the verdict: it is what the run is for.
         text = _plan_json(report) + "\n" + render_text(report, headline) if inputs.dry_run else None
-        return _result(report, False, headline, annotations, text=text)
+        return _result(report, False, headline, plan.annotations, text=text)
     if inputs.dry_run:
         return _result(
             report,
             True,
             "dry run: nothing built or pushed",
-            annotations,
-            outputs={
-                "tags": "\n".join(report.tags),
-                "tag-names": "\n".join(plan.tags),
-                "version": plan.version,
-            },
+            plan.annotations,
+            outputs=plan.outputs(),
             text=_plan_json(report),
         )
+    return None
 
-    policy = RetryPolicy(attempts=inputs.push_attempts)
-    engine = Engine(env)
+
+def _log_in(
+    inputs: BuildPushInputs, plan: _Plan, engine: Engine, console: Console, policy: RetryPolicy
+) -> RegistryCredentials | None:
+    """Log the engine in to the registry, when there is a reason to; the credentials used."""
     # Given credentials serve a build that is not pushed too: its base may be private, and
     # a builder outside the engine (buildx's remote or container driver) has no other login.
     # (ECR only when pushing: its login may create the repository.)
-    given = push or (inputs.registry_password is not None and not inputs.ecr)
-    credentials = registry_credentials(inputs, reference, env, console, policy) if given else None
+    given = plan.push or (inputs.registry_password is not None and not inputs.ecr)
+    if not given:
+        return None
+    credentials = registry_credentials(inputs, plan.reference, console.env, console, policy)
     if credentials is not None:
         login(engine, credentials, policy, console)
+    return credentials
 
-    cli = find_docker_cli(env)
+
+def _choose_builder(
+    inputs: BuildPushInputs, cli: DockerCli, plan: _Plan, env: Mapping[str, str]
+) -> tuple[Builder, CacheMode]:
+    """buildx or the engine's BuildKit, as asked and as available; the cache it uses."""
     if inputs.builder == "buildx" and not cli.has_buildx:
         raise CheckFailed(
             f"builder: buildx was asked for, but {cli.path} {cli.version} has no buildx plugin",
             fix="install buildx (docker/setup-buildx-action), or use builder: auto",
         )
     builder: Builder = "buildx" if cli.has_buildx and inputs.builder != "docker" else "docker"
-    multi_platform = len(inputs.platforms) > 1
-    if multi_platform and builder == "docker":
+    if len(inputs.platforms) > 1 and builder == "docker":
         raise CheckFailed(
             f"platforms: {len(inputs.platforms)} platforms need docker buildx, and "
             f"{cli.path} {cli.version} has none",
@@ -556,105 +649,153 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             "(buildx with the docker-container, remote or kubernetes driver) produces",
             fix="add docker/setup-qemu-action and docker/setup-buildx-action before this step",
         )
-    cache, cache_note = resolve_cache(inputs.cache, builder, env, push)
+    report = plan.report
+    cache, cache_note = resolve_cache(inputs.cache, builder, env, plan.push)
     if cache_note:
         report.notes.append(cache_note)
     attest = inputs.provenance != "false" or inputs.sbom
     if attest and builder == "docker":
         report.notes.append("provenance and sbom need buildx: built without attestations")
-    elif attest and not push:
+    elif attest and not plan.push:
         report.notes.append(
             "provenance and sbom are attached to a pushed digest: none when not pushing"
         )
     report.builder, report.cache = builder, cache
-    # By digest (then checked per platform, then tagged) whenever buildx pushes itself.
-    by_digest = builder == "buildx" and push and (multi_platform or attest)
-    with scratch_dir() as scratch, private_docker_config(credentials, env) as docker_config:
-        request = BuildRequest(
-            context=context,
-            dockerfile=dockerfile,
-            tags=tuple(report.tags),
-            labels=labels,
-            build_args=build_args,
-            no_cache=inputs.ignore_cache,
-            cache=cache,
-            cache_ref=reference.with_tag("buildcache"),
-            cache_scope=reference.path,
-            provenance=_provenance_mode(inputs.provenance) if by_digest else "false",
-            sbom=inputs.sbom and by_digest,
-            sbom_generator=inputs.sbom_generator,
-            platforms=tuple(inputs.platforms),
-            target=inputs.target,
-            secrets=tuple(materialize(secrets, env, Path(scratch))),
-            repository=reference.repository,
+    return builder, cache
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One build to run: the request, the client and its environment, where files go."""
+
+    request: BuildRequest
+    cli: DockerCli
+    cli_env: dict[str, str]
+    scratch: Path
+    timeout: float
+    outputs: dict[str, str]
+
+    @property
+    def iidfile(self) -> Path:
+        """Where the builder writes the image id."""
+        return self.scratch / "iid"
+
+    @property
+    def metadata_file(self) -> Path:
+        """Where buildx writes its metadata (the pushed digest)."""
+        return self.scratch / "metadata.json"
+
+
+def _build_request(
+    inputs: BuildPushInputs,
+    plan: _Plan,
+    cache: CacheMode,
+    by_digest: bool,
+    scratch: Path,
+    env: Mapping[str, str],
+) -> BuildRequest:
+    """What to build: the plan's tags and labels, the inputs' build options, the secrets."""
+    report, reference = plan.report, plan.reference
+    return BuildRequest(
+        context=Path(inputs.context),
+        dockerfile=plan.dockerfile,
+        tags=tuple(report.tags),
+        labels=report.labels,
+        build_args=report.build_args,
+        no_cache=inputs.ignore_cache,
+        cache=cache,
+        cache_ref=reference.with_tag("buildcache"),
+        cache_scope=reference.path,
+        provenance=_provenance_mode(inputs.provenance) if by_digest else "false",
+        sbom=inputs.sbom and by_digest,
+        sbom_generator=inputs.sbom_generator,
+        platforms=tuple(inputs.platforms),
+        target=inputs.target,
+        secrets=tuple(materialize(plan.secrets, env, scratch)),
+        repository=reference.repository,
+    )
+
+
+def _build_by_digest(
+    inputs: BuildPushInputs, plan: _Plan, build: _Build, registry: _Registry, by_digest: bool
+) -> ActionResult:
+    """buildx builds (and pushes, by digest); the list is checked per platform, then tagged."""
+    report, reference = plan.report, plan.reference
+    output: BuildxOutput = "digest" if by_digest else "none"
+    command = buildx_command(
+        build.cli,
+        build.request,
+        iidfile=build.iidfile,
+        metadata_file=build.metadata_file,
+        output=output,
+    )
+    started = time.monotonic()
+    digest = with_registry_retries(
+        lambda: build_by_digest(
+            command, build.cli_env, registry.console, build.metadata_file, build.timeout
+        ),
+        what=f"build and push of {reference.repository} by digest",
+        policy=registry.policy,
+        console=registry.console,
+    )
+    report.build_seconds = round(time.monotonic() - started, 2)
+    if not by_digest:
+        report.notes.append(
+            f"{len(inputs.platforms)} platforms built, not pushed: a manifest list "
+            "cannot be loaded into the engine, and its per-platform size and user "
+            "are read from the registry after a push"
         )
-        iidfile, metadata_file = Path(scratch) / "iid", Path(scratch) / "metadata.json"
-        cli_env = build_environment(env, docker_config)
-        console.info(f"building {reference.repository} with {builder} ({cli.path} {cli.version})")
-        timeout = inputs.timeout_minutes * 60
-        outputs = {
-            "tags": "\n".join(report.tags),
-            "tag-names": "\n".join(plan.tags),
-            "version": plan.version,
-            "pushed": "false",
-            "digest": "",
-            "platform-digests": "{}",
-            "image": report.tags[0],
-        }
-        if by_digest or multi_platform:
-            output: BuildxOutput = "digest" if by_digest else "none"
-            command = buildx_command(
-                cli, request, iidfile=iidfile, metadata_file=metadata_file, output=output
-            )
-            started = time.monotonic()
-            digest = with_registry_retries(
-                lambda: build_by_digest(command, cli_env, console, metadata_file, timeout),
-                what=f"build and push of {reference.repository} by digest",
-                policy=policy,
-                console=console,
-            )
-            report.build_seconds = round(time.monotonic() - started, 2)
-            if not by_digest:
-                report.notes.append(
-                    f"{len(inputs.platforms)} platforms built, not pushed: a manifest list "
-                    "cannot be loaded into the engine, and its per-platform size and user "
-                    "are read from the registry after a push"
-                )
-                return _result(report, True, "built (not pushed)", annotations, outputs)
-            registry = _Registry(reference, credentials, policy, console)
-            checked = _check_platforms(inputs, report, registry, digest, outputs)
-            if checked:
-                headline = "; ".join(checked) + f"; pushed by digest {digest}, not tagged"
-                annotations.append(
-                    _failure_annotation(headline, shown_dockerfile, "per-platform checks")
-                )
-                return _result(report, False, headline, annotations, outputs)
-            _tag_digest(registry, plan.tags, digest)
-            platforms = ", ".join(entry.platform for entry in report.platforms)
-            headline = f"pushed {reference.with_digest(digest)} ({platforms})"
-            return _result(report, True, headline, annotations, outputs)
-        command = (
-            buildx_command(cli, request, iidfile=iidfile, metadata_file=metadata_file)
-            if builder == "buildx"
-            else engine_command(cli, request, iidfile=iidfile)
+        return _result(report, True, "built (not pushed)", plan.annotations, build.outputs)
+    checked = _check_platforms(inputs, report, registry, digest, build.outputs)
+    if checked:
+        headline = "; ".join(checked) + f"; pushed by digest {digest}, not tagged"
+        plan.annotations.append(
+            _failure_annotation(headline, plan.shown_dockerfile, "per-platform checks")
         )
-        outcome = run_build(command, cli_env, console, iidfile=iidfile, timeout_seconds=timeout)
-        report.image_id, report.build_seconds = outcome.image_id, round(outcome.seconds, 2)
-        size = engine.image_size(outcome.image_id)
-        report.size_mb = round(size / BYTES_PER_MB, 1)
-        outputs.update({"image-id": outcome.image_id, "size-mb": f"{report.size_mb:.1f}"})
-        if inputs.size_budget_mb is not None and report.size_mb > inputs.size_budget_mb:
-            report.largest_layers = _largest_layers(engine, outcome.image_id)
-            headline = (
-                f"image is {report.size_mb:.1f} MB, over the size budget of "
-                f"{inputs.size_budget_mb:g} MB; not pushed"
-            )
-            annotations.append(_failure_annotation(headline, shown_dockerfile, "size budget"))
-            return _result(report, False, headline, annotations, outputs)
-        if not push:
-            return _result(report, True, "built (not pushed)", annotations, outputs)
-        digest = push_tags(engine, reference, plan.tags, credentials, policy, console).digest
-        platform = engine_platform(engine.image_attrs(outcome.image_id))
+        return _result(report, False, headline, plan.annotations, build.outputs)
+    _tag_digest(registry, plan.tag_names, digest)
+    platforms = ", ".join(entry.platform for entry in report.platforms)
+    headline = f"pushed {reference.with_digest(digest)} ({platforms})"
+    return _result(report, True, headline, plan.annotations, build.outputs)
+
+
+def _build_then_push(
+    inputs: BuildPushInputs, plan: _Plan, build: _Build, registry: _Registry, engine: Engine
+) -> ActionResult:
+    """Build into the engine, measure against the budget, then push the tags."""
+    report, reference = plan.report, plan.reference
+    command = (
+        buildx_command(
+            build.cli, build.request, iidfile=build.iidfile, metadata_file=build.metadata_file
+        )
+        if report.builder == "buildx"
+        else engine_command(build.cli, build.request, iidfile=build.iidfile)
+    )
+    outcome = run_build(
+        command,
+        build.cli_env,
+        registry.console,
+        iidfile=build.iidfile,
+        timeout_seconds=build.timeout,
+    )
+    report.image_id, report.build_seconds = outcome.image_id, round(outcome.seconds, 2)
+    report.size_mb = round(engine.image_size(outcome.image_id) / BYTES_PER_MB, 1)
+    outputs = build.outputs
+    outputs.update({"image-id": outcome.image_id, "size-mb": f"{report.size_mb:.1f}"})
+    if inputs.size_budget_mb is not None and report.size_mb > inputs.size_budget_mb:
+        report.largest_layers = _largest_layers(engine, outcome.image_id)
+        headline = (
+            f"image is {report.size_mb:.1f} MB, over the size budget of "
+            f"{inputs.size_budget_mb:g} MB; not pushed"
+        )
+        plan.annotations.append(_failure_annotation(headline, plan.shown_dockerfile, "size budget"))
+        return _result(report, False, headline, plan.annotations, outputs)
+    if not plan.push:
+        return _result(report, True, "built (not pushed)", plan.annotations, outputs)
+    digest = push_tags(
+        engine, reference, plan.tag_names, registry.credentials, registry.policy, registry.console
+    ).digest
+    platform = engine_platform(engine.image_attrs(outcome.image_id))
     report.digest, report.pushed = digest, True
     report.platforms = [PlatformReport(platform=platform, digest=digest, size_mb=report.size_mb)]
     outputs.update(
@@ -665,7 +806,9 @@ def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
             "platform-digests": json.dumps({platform: digest}),
         }
     )
-    return _result(report, True, f"pushed {reference.with_digest(digest)}", annotations, outputs)
+    return _result(
+        report, True, f"pushed {reference.with_digest(digest)}", plan.annotations, outputs
+    )
 
 
 def _failure_annotation(headline: str, shown_dockerfile: str, what: str) -> Annotation:
