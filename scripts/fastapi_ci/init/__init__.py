@@ -213,36 +213,11 @@ def run_init(inputs: InitInputs, console: Console) -> ActionResult:
             inputs.force,
         ),
     ]
-    dockerignore = _plan_file(
-        root,
-        under_project(".dockerignore"),
-        "keeps .git, .venv, tests, secrets out of images",
-        render.dockerignore(),
-        inputs.force,
+    dockerignore, dockerfile, findings = _plan_image_files(
+        inputs, root, detection, project, service
     )
-    plan.append(dockerignore)
+    plan += [dockerignore, dockerfile]
     notes: list[str] = []
-    existing_dockerfile = project / "Dockerfile"
-    generated_dockerfile = render.dockerfile(detection, project, service)
-    dockerfile = _plan_file(
-        root,
-        under_project("Dockerfile"),
-        "multi-stage, non-root, installs the lock",
-        generated_dockerfile,
-        inputs.force,
-    )
-    plan.append(dockerfile)
-    if dockerfile.status == "keep":
-        # The .dockerignore init writes answers that rule already.
-        skipped = () if dockerignore.status == "keep" else ("dockerignore",)
-        findings = check_dockerfile(existing_dockerfile, project, {}, skipped)
-        dockerfile.what = "exists, --force replaces it; build-push's policy on it: " + (
-            f"{len(findings)} findings" if findings else "passes"
-        )
-    else:
-        findings = _generated_dockerfile_findings(
-            generated_dockerfile, project, dockerignore.status != "keep"
-        )
     if detection.readiness_route is None:
         plan.append(
             _plan_file(
@@ -258,17 +233,56 @@ def run_init(inputs: InitInputs, console: Console) -> ActionResult:
             "the app, then re-export the golden file (fastapi-ci schema-guard --update)."
         )
     if not inputs.dry_run:
-        for planned in plan:
-            if planned.status == "keep":
-                continue
-            target = root / planned.path
-            content = planned.content
-            if content is None:
-                content = dump_document(
-                    export_openapi(detection.app.target, project, inputs.python)
-                )
-            write_atomically(target, content, "path")
+        _write_plan(inputs, root, detection, project, plan)
     return _result(inputs, detection, release, plan, findings, notes)
+
+
+def _plan_image_files(
+    inputs: InitInputs, root: Path, detection: Detection, project: Path, service: str
+) -> tuple[PlannedFile, PlannedFile, list[Finding]]:
+    """The .dockerignore and the Dockerfile, and build-push's policy findings on the latter."""
+    directory = detection.app.directory
+    dockerignore = _plan_file(
+        root,
+        (directory / ".dockerignore").as_posix(),
+        "keeps .git, .venv, tests, secrets out of images",
+        render.dockerignore(),
+        inputs.force,
+    )
+    existing_dockerfile = project / "Dockerfile"
+    generated_dockerfile = render.dockerfile(detection, project, service)
+    dockerfile = _plan_file(
+        root,
+        (directory / "Dockerfile").as_posix(),
+        "multi-stage, non-root, installs the lock",
+        generated_dockerfile,
+        inputs.force,
+    )
+    if dockerfile.status == "keep":
+        # The .dockerignore init writes answers that rule already.
+        skipped = () if dockerignore.status == "keep" else ("dockerignore",)
+        findings = check_dockerfile(existing_dockerfile, project, {}, skipped)
+        dockerfile.what = "exists, --force replaces it; build-push's policy on it: " + (
+            f"{len(findings)} findings" if findings else "passes"
+        )
+    else:
+        findings = _generated_dockerfile_findings(
+            generated_dockerfile, project, dockerignore.status != "keep"
+        )
+    return dockerignore, dockerfile, findings
+
+
+def _write_plan(
+    inputs: InitInputs, root: Path, detection: Detection, project: Path, plan: list[PlannedFile]
+) -> None:
+    """Write every planned file not kept; the golden file is exported from the app."""
+    for planned in plan:
+        if planned.status == "keep":
+            continue
+        content = planned.content
+        if content is None:
+            content = dump_document(export_openapi(detection.app.target, project, inputs.python))
+        write_atomically(root / planned.path, content, "path")
 
 
 def _result(
