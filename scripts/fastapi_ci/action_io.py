@@ -82,7 +82,8 @@ class ActionInputs(BaseModel):
 
         Override in an action's model. `env` is the environment the inputs were read from
         (a rule may accept a default from it, as `AWS_REGION`). Runs on the inputs that
-        passed their own checks, so a bad input is not reported twice.
+        passed their own checks, so a bad input is not reported twice, and only when the
+        model is validated with `context={"env": ...}` (as `load_inputs` does).
         """
         return []
 
@@ -94,8 +95,10 @@ class ActionInputs(BaseModel):
         # Pydantic runs a model's "after" rules only when every field is valid: one bad
         # field would hide the rules between the others. So the rules run here, on the
         # fields that passed, and both kinds of error are raised together.
+        # Without the environment the inputs were read from (a model built in code), only
+        # the fields are checked: a rule may take a default from the environment.
         context = info.context if isinstance(info.context, dict) else {}
-        if context.get(_FIELDS_ONLY) or not isinstance(data, dict):
+        if "env" not in context or not isinstance(data, dict):
             return handler(data)
         field_errors: list[InitErrorDetails] = []
         invalid: set[str] = set()
@@ -105,7 +108,7 @@ class ActionInputs(BaseModel):
             field_errors = [_error_details(problem) for problem in error.errors()]
             invalid = {str(problem["loc"][0]) for problem in field_errors if problem["loc"]}
             valid = cls._from_valid_fields(data, invalid)
-        env = context.get("env", {})
+        env = context["env"]
         rules_broken = [
             rule_error
             for rule_error in ([] if valid is None else valid.cross_input_errors(env))
@@ -135,7 +138,7 @@ class ActionInputs(BaseModel):
         try:
             return cls.model_validate(
                 {name: value for name, value in data.items() if name not in invalid},
-                context={_FIELDS_ONLY: True},
+                context={},  # the fields only: the rules run once, in the caller
             )
         except ValidationError:
             return None
@@ -143,7 +146,6 @@ class ActionInputs(BaseModel):
 
 # The error type of a rule between inputs; its ctx carries the InputError itself.
 INPUT_ERROR = "fastapi_ci_input_error"
-_FIELDS_ONLY = "fastapi_ci_fields_only"
 
 
 def _error_details(problem: Any) -> InitErrorDetails:
