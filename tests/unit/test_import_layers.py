@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {
                 "__init__",  # the package itself: its docstring, nothing imported
                 "action_io",
+                "step_summary",
                 "cancellation",
                 "errors",
                 "input_files",

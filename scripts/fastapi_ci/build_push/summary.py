@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-from string import Template
-
 from pydantic import BaseModel, Field
 
 from fastapi_ci.action_io import markdown_cell
 from fastapi_ci.build_push.policy import Finding
+from fastapi_ci.step_summary import summary_from_template
 
 BYTES_PER_MB = 1_000_000  # as `docker image ls` counts
 
@@ -161,12 +159,12 @@ def render_markdown(report: BuildPushReport, passed: bool, headline: str) -> str
         )
     if report.notes:
         details.append("\n".join(f"- {note}" for note in report.notes))
-    template = Template(
-        files("fastapi_ci.build_push").joinpath("templates/summary.md").read_text("utf-8")
-    )
-    return template.substitute(
-        status_icon="✅" if passed else "❌",
-        headline=headline,
-        rows="\n".join(f"| {name} | {value} |" for name, value in rows),
-        details="\n\n".join(details),
+    return summary_from_template(
+        "fastapi_ci.build_push",
+        {
+            "status_icon": "✅" if passed else "❌",
+            "headline": headline,
+            "rows": "\n".join(f"| {name} | {value} |" for name, value in rows),
+            "details": "\n\n".join(details),
+        },
     )

@@ -38,6 +38,7 @@ from fastapi_ci.migrate_once.lint import MigrationLintInputs, run_migration_lint
 from fastapi_ci.migrate_once.lock_launcher import launcher_command
 from fastapi_ci.migrate_once.migration_log import MigrationLog, parse_migration_log
 from fastapi_ci.migrate_once.runners import MigrationJob, Runner, RunOutcome
+from fastapi_ci.step_summary import summary_from_template
 
 __all__ = ["MIGRATE_ONCE", "MIGRATION_LINT", "MigrateOnceInputs", "run_migrate_once"]
 
@@ -325,11 +326,15 @@ def render_summary(
         ("duration", f"{outputs['duration']}s"),
     ]
     table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {markdown_cell(v)} |" for k, v in rows)])
-    log_block = "\n".join(tail) if tail else "(no output)"
-    return (
-        f"### {'✅' if passed else '❌'} migrate-once: {text}\n\n{table}\n\n"
-        f"<details><summary>migration log (last {len(tail)} lines)</summary>\n\n"
-        f"```text\n{log_block}\n```\n\n</details>\n"
+    return summary_from_template(
+        "fastapi_ci.migrate_once",
+        {
+            "status_icon": "✅" if passed else "❌",
+            "headline": text,
+            "table": table,
+            "log_line_count": len(tail),
+            "log": "\n".join(tail) if tail else "(no output)",
+        },
     )
 
 

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from fastapi_ci.action_io import ActionInputs, ActionResult, Annotation, Console, markdown_cell
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.project_python import find_project_python
+from fastapi_ci.step_summary import summary_from_template
 
 _PROBE_SCRIPT = Path(__file__).with_name("_alembic_probe.py")
 PROBE_TIMEOUT_SECONDS = 300
@@ -528,12 +529,7 @@ def _annotation(finding: LintFinding) -> Annotation:
 
 def render_lint_summary(report: LintReport, passed: bool) -> str:
     """Status line, the findings table, and the opt-outs with their reasons."""
-    status = "✅" if passed else "❌"
-    lines = [
-        f"### {status} migration-lint: {len(report.blocking)} blocking finding(s) in "
-        f"{len(report.revisions)} new revision(s)",
-        "",
-    ]
+    lines: list[str] = []
     blocking = report.blocking
     if blocking:
         lines += ["| revision | where | rule | problem |", "|---|---|---|---|"]
@@ -558,7 +554,16 @@ def render_lint_summary(report: LintReport, passed: bool) -> str:
     )
     if report.drift_skipped_because:
         lines += ["", f"⚠️ alembic check skipped: {markdown_cell(report.drift_skipped_because)}"]
-    return "\n".join(lines) + "\n"
+    return summary_from_template(
+        "fastapi_ci.migrate_once",
+        {
+            "status_icon": "✅" if passed else "❌",
+            "blocking_count": len(report.blocking),
+            "revision_count": len(report.revisions),
+            "body": "\n".join(lines),
+        },
+        template="lint_summary.md",
+    )
 
 
 def run_migration_lint(inputs: MigrationLintInputs, console: Console) -> ActionResult:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from importlib.resources import files
 from itertools import chain, zip_longest
 from pathlib import PurePath
-from string import Template
 from typing import Any
 
 from fastapi_ci.action_io import Annotation, markdown_cell
 from fastapi_ci.quality_gate.checks.verdict import CheckResult, CheckStatus
+from fastapi_ci.step_summary import summary_from_template
 
 STATUS_ICONS: dict[CheckStatus, str] = {
     "passed": "✅",
@@ -125,15 +124,15 @@ def headline(results: Sequence[CheckResult]) -> str:
 
 def render_markdown(results: Sequence[CheckResult]) -> str:
     """The step summary: status line, one row per check, top findings, raw outputs."""
-    template = Template(
-        files("fastapi_ci.quality_gate").joinpath("templates/summary.md").read_text("utf-8")
-    )
-    return template.substitute(
-        status_icon="❌" if failed_check_names(results) else "✅",
-        headline=headline(results),
-        rows="\n".join(_row(result) for result in results),
-        findings=_top_findings(results),
-        details=_details(results),
+    return summary_from_template(
+        "fastapi_ci.quality_gate",
+        {
+            "status_icon": "❌" if failed_check_names(results) else "✅",
+            "headline": headline(results),
+            "rows": "\n".join(_row(result) for result in results),
+            "findings": _top_findings(results),
+            "details": _details(results),
+        },
     )
 
 

@@ -25,6 +25,7 @@ from fastapi_ci.errors import InputError
 from fastapi_ci.rollout.backend import Backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, roll_back, wait_stable
+from fastapi_ci.step_summary import summary_from_template
 
 __all__ = ["ROLLOUT", "WAIT_STABLE", "ServiceInputs", "make_backend", "registry_host", "roll_back"]
 
@@ -148,8 +149,11 @@ def run_rollout(inputs: RolloutInputs, console: Console) -> ActionResult:
     return ActionResult(
         passed=True,
         text=text,
-        summary=f"### 🚀 rollout started\n\n| | image |\n|---|---|\n"
-        f"| previous | `{start.previous_image}` |\n| deployed | `{start.deployed_image}` |",
+        summary=summary_from_template(
+            "fastapi_ci.rollout",
+            {"previous_image": start.previous_image, "deployed_image": start.deployed_image},
+            template="started.md",
+        ),
         outputs={
             "previous-image": start.previous_image,
             "deployed-image": start.deployed_image,
@@ -253,7 +257,7 @@ def _verdict(outcome: StableOutcome, backend: Backend) -> tuple[str, str]:
             f"✅ {backend.describe()} is stable on {outcome.deployed_image} "
             f"in {outcome.duration:.1f}s"
         )
-        return line, f"### {line}"
+        return line, _summary(line, [])
     lines = [
         f"❌ {backend.describe()}: rollout of {outcome.deployed_image} failed after "
         f"{outcome.duration:.1f}s",
@@ -263,8 +267,16 @@ def _verdict(outcome: StableOutcome, backend: Backend) -> tuple[str, str]:
     ]
     if outcome.detection_seconds is not None:
         lines.append(f"failure seen → rollback begun: {outcome.detection_seconds:.2f}s")
-    summary = f"### {lines[0]}\n\n" + "\n".join(f"- {line}" for line in lines[1:])
-    return "\n".join(lines), summary
+    return "\n".join(lines), _summary(lines[0], lines[1:])
+
+
+def _summary(status_line: str, facts: list[str]) -> str:
+    details = "\n\n" + "\n".join(f"- {fact}" for fact in facts) if facts else ""
+    return summary_from_template(
+        "fastapi_ci.rollout",
+        {"status_line": status_line, "details": details},
+        template="wait_stable.md",
+    )
 
 
 def _settings(inputs: WaitStableInputs, url: str | None) -> StableSettings:

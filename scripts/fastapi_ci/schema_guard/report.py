@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from fastapi_ci.action_io import Annotation, AnnotationLevel, markdown_cell
+from fastapi_ci.step_summary import summary_from_template
 
 Level = Literal["error", "warning", "info"]
 
@@ -107,28 +108,30 @@ def render_markdown(report: DiffReport, *, max_rows: int | None = None) -> str:
     Endpoints with breaking changes come first; `max_rows` caps the table (GitHub limits a
     step summary to 1 MiB) and says how many rows were left out.
     """
-    parts = [f"### {status_line(report)}"]
-    if not report.changes:
-        return parts[0] + "\n"
-    rows = [
-        "| Level | Endpoint | Location | Change | Rule |",
-        "|---|---|---|---|---|",
-    ]
-    ordered = _grouped_by_endpoint(report.changes)
-    shown = ordered if max_rows is None else ordered[:max_rows]
-    for change in shown:
-        cells = (
-            _LEVEL_BADGE[change.level],
-            _code(change.operation or _NO_OPERATION),
-            _code(change.location),
-            markdown_cell(change.message),
-            _code(change.id),
-        )
-        rows.append("| " + " | ".join(cells) + " |")
-    parts.append("\n".join(rows))
-    if len(shown) < len(ordered):
-        parts.append(f"… and {len(ordered) - len(shown)} more changes (see the JSON report).")
-    return "\n\n".join(parts) + "\n"
+    parts: list[str] = []
+    if report.changes:
+        rows = [
+            "| Level | Endpoint | Location | Change | Rule |",
+            "|---|---|---|---|---|",
+        ]
+        ordered = _grouped_by_endpoint(report.changes)
+        shown = ordered if max_rows is None else ordered[:max_rows]
+        for change in shown:
+            cells = (
+                _LEVEL_BADGE[change.level],
+                _code(change.operation or _NO_OPERATION),
+                _code(change.location),
+                markdown_cell(change.message),
+                _code(change.id),
+            )
+            rows.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(rows))
+        if len(shown) < len(ordered):
+            parts.append(f"… and {len(ordered) - len(shown)} more changes (see the JSON report).")
+    return summary_from_template(
+        "fastapi_ci.schema_guard",
+        {"status_line": status_line(report), "changes": "".join(f"\n\n{p}" for p in parts)},
+    )
 
 
 def change_annotations(

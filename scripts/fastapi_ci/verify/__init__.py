@@ -31,6 +31,7 @@ from fastapi_ci.rollout import ServiceInputs, http_url, make_backend, roll_back
 from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings
 from fastapi_ci.schema_guard.document import load_document
+from fastapi_ci.step_summary import summary_from_template
 from fastapi_ci.verify import metrics
 from fastapi_ci.verify.load import EndpointSamples, LoadRun, Samples, reference_server
 from fastapi_ci.verify.report import (
@@ -363,7 +364,11 @@ def _record_baseline(
     return ActionResult(
         passed=True,
         text=f"{line}\n{endpoint_table(verdict)}",
-        summary=f"### {line}\n\n{endpoint_table(verdict)}",
+        summary=summary_from_template(
+            "fastapi_ci.verify",
+            {"status_line": line, "table": endpoint_table(verdict)},
+            template="baseline.md",
+        ),
         outputs={"baseline-file": str(path), "verdict": "baseline", "rolled-back": "false"},
         report={"phase": "baseline", "baseline_file": str(path), **verdict_json(verdict)},
     )
@@ -422,11 +427,19 @@ def _result(
         report.update(verdict_json(verdict))
         report["outcome"] = outcome
     text = "\n".join(lines) + ("\n" + tables[0] if verdict is not None else "")
-    summary = f"### {lines[0]}\n\n" + "\n".join(f"- {line}" for line in lines[1:])
+    summary = summary_from_template(
+        "fastapi_ci.verify",
+        {
+            "status_icon": ICONS[outcome],
+            "headline": headline,
+            "findings": "\n".join(f"- {line}" for line in lines[1:]),
+            "tables": "\n\n".join(tables),
+        },
+    )
     return ActionResult(
         passed=passed,
         text=text,
-        summary=summary + "\n\n" + "\n\n".join(tables),
+        summary=summary,
         outputs={
             "verdict": outcome,
             "rolled-back": "true" if rolled_back and rolled_back.rolled_back else "false",
