@@ -27,9 +27,19 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Generic, Literal, Self, TypeVar, get_args, get_origin
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Literal,
+    Self,
+    TypeVar,
+    get_args,
+    get_origin,
+)
 
 from pydantic import (
     BaseModel,
@@ -53,6 +63,9 @@ from fastapi_ci.errors import (
     InvalidInputs,
 )
 from fastapi_ci.input_files import check_output_path
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 AnnotationLevel = Literal["error", "warning", "notice"]
 
@@ -248,6 +261,24 @@ class ActionResult(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     report: dict[str, Any] = Field(default_factory=dict, description="What --json prints.")
     annotations: list[Annotation] = Field(default_factory=list)
+
+
+def report_fields(
+    record: DataclassInstance,
+    *,
+    rename: Mapping[str, str] | None = None,
+    leave_out: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A dataclass's fields as a JSON report's keys (`asdict`), some renamed or left out.
+
+    One way for every report, so a field added to the record reaches the report.
+    """
+    names = rename or {}
+    return {
+        names.get(name, name): value
+        for name, value in asdict(record).items()
+        if name not in leave_out
+    }
 
 
 def markdown_cell(text: str) -> str:

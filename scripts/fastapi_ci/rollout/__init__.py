@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console
+from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console, report_fields
 from fastapi_ci.backends.registry import RegistryLogin, registry_host
 from fastapi_ci.cancellation import cancellable
 from fastapi_ci.errors import InputError
@@ -310,22 +310,9 @@ def run_wait_stable(inputs: WaitStableInputs, console: Console) -> ActionResult:
     report = {
         "service": inputs.service,
         "backend": inputs.backend,
-        "passed": outcome.passed,
-        "failure": outcome.failure,
-        "previous_image": outcome.previous_image,
-        "deployed_image": outcome.deployed_image,
-        "serving": outcome.serving,
-        "rolled_back": outcome.rolled_back,
-        "rollback": outcome.rollback_note,
+        **report_fields(outcome, rename={"rollback_note": "rollback"}, leave_out=("duration",)),
         "duration_seconds": round(outcome.duration, 3),
         "detection_seconds": outcome.detection_seconds,
-        "complete_at": outcome.complete_at,
-        "returned_at": outcome.returned_at,
-        "failure_signal_at": outcome.failure_signal_at,
-        "failure_seen_at": outcome.failure_seen_at,
-        "readiness_probes": outcome.readiness_probes,
-        "readiness_first_failure_at": outcome.readiness_first_failure_at,
-        "rollback_begun_at": outcome.rollback_begun_at,
     }
     return ActionResult(
         passed=outcome.passed,

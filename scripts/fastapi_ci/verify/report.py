@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fastapi_ci.action_io import markdown_cell
+from fastapi_ci.action_io import markdown_cell, report_fields
 from fastapi_ci.verify.load import REFERENCE, EndpointSamples
 from fastapi_ci.verify.smoke import SmokeReport
 from fastapi_ci.verify.stats import percentile
@@ -122,10 +122,11 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
 
 def smoke_json(smoke: SmokeReport) -> dict[str, Any]:
     """The smoke calls for --json."""
+    operation = {"key": "operation"}
     return {
         "results": [
-            {"operation": r.key, "passed": r.passed, "status": r.status, "detail": r.detail}
-            for r in smoke.results
+            report_fields(result, rename=operation, leave_out=("seconds",))
+            for result in smoke.results
         ],
-        "skipped": [{"operation": s.key, "reason": s.reason} for s in smoke.skipped],
+        "skipped": [report_fields(skip, rename=operation) for skip in smoke.skipped],
     }
