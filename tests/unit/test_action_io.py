@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -16,11 +18,12 @@ from fastapi_ci.action_io import (
     Annotation,
     Console,
     escape_log_text,
+    execute,
     main_for,
     prepare_key_value_message,
     workflow_command,
 )
-from fastapi_ci.errors import CheckFailed
+from fastapi_ci.errors import CheckFailed, InputError
 from tests.support.github import read_outputs
 
 
@@ -283,3 +286,55 @@ def test_a_multiline_output_is_one_heredoc_with_a_fresh_delimiter(tmp_path: Path
     (tmp_path / "output").write_text(first + "\n")
     assert read_outputs(str(tmp_path / "output")) == {"report": "line 1\nline 2"}
     assert first.split("\n")[0] != second.split("\n")[0]  # a random delimiter each time
+
+
+class PairInputs(ActionInputs):
+    """Two inputs with a rule between them: `user` needs `password` (or $DEFAULT_PASSWORD)."""
+
+    user: str | None = None
+    password: str | None = Field(default=None, min_length=8)
+    times: int = Field(default=1, ge=1)
+
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        if self.user and not (self.password or env.get("DEFAULT_PASSWORD")):
+            return [InputError("password", "is required with user", fix="give both")]
+        return []
+
+
+PAIR = Action(
+    name="pair",
+    help="A rule between inputs.",
+    inputs=PairInputs,
+    run=lambda _inputs, _console: ActionResult(passed=True, text="ran"),
+)
+
+
+def run_pair(env: dict[str, str]) -> tuple[int, list[str]]:
+    stdout = io.StringIO()
+    console = Console(env={"GITHUB_ACTIONS": "true", **env}, stdout=stdout, stderr=stdout)
+    code = execute(PAIR, {}, console)
+    return code, [line for line in stdout.getvalue().splitlines() if line.startswith("::error")]
+
+
+def test_a_rule_between_inputs_is_reported_with_a_bad_field_each_on_its_own_line() -> None:
+    code, errors = run_pair({"FASTAPI_CI_PAIR_USER": "ci", "FASTAPI_CI_PAIR_TIMES": "0"})
+    assert code == 2
+    assert len(errors) == 2, errors
+    assert "input 'times':" in errors[0]
+    assert errors[1] == "::error title=pair::input 'password': is required with user"
+
+
+def test_a_rule_takes_its_default_from_the_environment_the_inputs_came_from() -> None:
+    assert run_pair({"FASTAPI_CI_PAIR_USER": "ci", "DEFAULT_PASSWORD": "x" * 8}) == (0, [])
+
+
+def test_a_bad_input_is_not_reported_again_by_a_rule() -> None:
+    # The short password is left out before the rule runs, which would then miss it.
+    code, errors = run_pair({"FASTAPI_CI_PAIR_USER": "ci", "FASTAPI_CI_PAIR_PASSWORD": "short"})
+    assert code == 2
+    assert len(errors) == 1, errors
+    assert "input 'password': String should have at least 8 characters" in errors[0]
+
+
+def test_a_model_built_in_code_checks_its_fields_only() -> None:
+    assert PairInputs(user="ci").user == "ci"
