@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from fastapi_ci.backends.kubernetes import KubernetesApis
+from fastapi_ci.clients.kubernetes import KubernetesApis
 from tests.components import component_missing, free_port
 
 DEFAULT_KUBECONFIG = "/var/lib/fastapi-ci/kubeconfig"

@@ -29,9 +29,9 @@ import httpx
 import pytest
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.ecr import Ecr
-from fastapi_ci.backends.registry import parse_reference
 from fastapi_ci.build_push import BUILD_PUSH, BuildPushInputs, registry_credentials
+from fastapi_ci.clients.ecr import Ecr
+from fastapi_ci.clients.registry import parse_reference
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.retry import RetryPolicy
 from tests.components import EXAMPLE_SERVICE, Registry, free_port

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from fastapi_ci.backends.swarm import SwarmBackend
 from fastapi_ci.errors import CheckFailed
+from fastapi_ci.rollout.backends.swarm import SwarmBackend
 from tests.hostile_http import hostile_server
 from tests.swarm import SwarmService, Versions, assert_rolled_back_to_v1, roll_out, wait_stable
 

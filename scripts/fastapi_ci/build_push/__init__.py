@@ -19,20 +19,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
-from fastapi_ci.backends.docker_engine import (
-    DockerCli,
-    Engine,
-    find_docker_cli,
-    private_docker_config,
-)
-from fastapi_ci.backends.ecr import Ecr, region_of
-from fastapi_ci.backends.registry import (
-    ImageReference,
-    RegistryCredentials,
-    get_manifest,
-    parse_reference,
-    put_manifest,
-)
 from fastapi_ci.build_push.build import (
     Builder,
     BuildRequest,
@@ -69,6 +55,20 @@ from fastapi_ci.build_push.summary import (
 )
 from fastapi_ci.build_push.tag_rules import parse_flavor, parse_rules
 from fastapi_ci.build_push.tags import compute_tags, created_timestamp, git_facts, oci_labels
+from fastapi_ci.clients.docker_engine import (
+    DockerCli,
+    Engine,
+    find_docker_cli,
+    private_docker_config,
+)
+from fastapi_ci.clients.ecr import Ecr, region_of
+from fastapi_ci.clients.registry import (
+    ImageReference,
+    RegistryCredentials,
+    get_manifest,
+    parse_reference,
+    put_manifest,
+)
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.input_files import read_text_file
 from fastapi_ci.retry import RetryPolicy

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.docker_engine import DockerCli
-from fastapi_ci.backends.registry import RegistryError, RegistryErrorKind, classify_error
+from fastapi_ci.clients.docker_engine import DockerCli
+from fastapi_ci.clients.registry import RegistryError, RegistryErrorKind, classify_error
 from fastapi_ci.errors import CheckFailed, InputError
 
 Builder = Literal["buildx", "docker"]

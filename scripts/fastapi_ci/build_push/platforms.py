@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fastapi_ci.backends.registry import (
+from fastapi_ci.clients.registry import (
     ImageReference,
     Manifest,
     RegistryCredentials,

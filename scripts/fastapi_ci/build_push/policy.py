@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi_ci.action_io import Annotation
-from fastapi_ci.backends.registry import parse_reference
 from fastapi_ci.build_push.dockerfile import (
     Dockerfile,
     Instruction,
@@ -51,6 +50,7 @@ from fastapi_ci.build_push.requirements import (
     shell_commands,
     unpinned_in_file,
 )
+from fastapi_ci.clients.registry import parse_reference
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import read_text_file
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.docker_engine import Engine, read_push_stream
-from fastapi_ci.backends.registry import (
+from fastapi_ci.clients.docker_engine import Engine, read_push_stream
+from fastapi_ci.clients.registry import (
     ImageReference,
     RegistryCredentials,
     RegistryError,

@@ -19,8 +19,8 @@ from urllib.parse import urljoin, urlsplit
 from pydantic import Field, SecretStr, field_validator
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console, report_fields
-from fastapi_ci.backends.registry import RegistryLogin, registry_host
 from fastapi_ci.cancellation import cancellable
+from fastapi_ci.clients.registry import RegistryLogin, registry_host
 from fastapi_ci.errors import InputError
 from fastapi_ci.rollout.backend import Backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
@@ -92,11 +92,13 @@ def make_backend(
 ) -> Backend:
     """The chosen backend, its SDK imported only now."""
     if inputs.backend == "ecs":
-        from fastapi_ci.backends.ecs import EcsBackend, make_client
+        from fastapi_ci.clients.ecs import make_client
+        from fastapi_ci.rollout.backends.ecs import EcsBackend
 
         return EcsBackend(make_client("ecs"), inputs.cluster, inputs.service, inputs.container)
     if inputs.backend == "kubernetes":
-        from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend
+        from fastapi_ci.clients.kubernetes import KubernetesApis
+        from fastapi_ci.rollout.backends.kubernetes import KubernetesBackend
 
         return KubernetesBackend(
             KubernetesApis.from_kubeconfig(inputs.kube_context, env.get("KUBECONFIG")),
@@ -108,7 +110,7 @@ def make_backend(
     login = None
     if inputs.registry_username and inputs.registry_password:
         login = RegistryLogin(inputs.registry_username, inputs.registry_password, inputs.registry)
-    from fastapi_ci.backends.swarm import SwarmBackend
+    from fastapi_ci.rollout.backends.swarm import SwarmBackend
 
     return SwarmBackend(inputs.service, env, login)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Phase = Literal["progressing", "complete", "failed"]
@@ -80,6 +81,12 @@ class Backend(Protocol):
     def rollback(self) -> str:
         """Put the previous revision back; return the image it asks for. Returns at once."""
         ...
+
+
+def epoch(moment: object) -> float | None:
+    """A client's timestamp (a datetime; botocore's Stubber may pass others through as is)
+    in epoch seconds, as `Observation.signal_at` holds it; None when there is none."""
+    return moment.timestamp() if isinstance(moment, datetime) else None
 
 
 def poll_until_settled(

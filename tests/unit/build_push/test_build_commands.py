@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fastapi_ci.backends.docker_engine import DockerCli
 from fastapi_ci.build_push.build import BuildRequest, buildx_command, engine_command, resolve_cache
+from fastapi_ci.clients.docker_engine import DockerCli
 from fastapi_ci.errors import InputError
 
 BUILDX = DockerCli(path="/usr/bin/docker", version="27.3.1", has_buildx=True)

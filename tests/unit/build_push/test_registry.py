@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fastapi_ci.backends.docker_engine import read_push_stream
-from fastapi_ci.backends.registry import (
+from fastapi_ci.clients.docker_engine import read_push_stream
+from fastapi_ci.clients.registry import (
     RegistryError,
     RegistryErrorKind,
     classify_error,

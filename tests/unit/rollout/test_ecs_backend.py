@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from fastapi_ci.backends.ecs import EcsBackend
+from fastapi_ci.rollout.backends.ecs import EcsBackend
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
 from tests.support.aws import REGION, aws_client
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from fastapi_ci.backends.kubernetes import KubernetesApis, KubernetesBackend, rollout_status
+from fastapi_ci.clients.kubernetes import KubernetesApis
 from fastapi_ci.rollout import WaitStableInputs, make_backend
+from fastapi_ci.rollout.backends.kubernetes import KubernetesBackend, rollout_status
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
 from tests.unit.rollout.fake_deployments import (
     CRASHED_AT,

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from fastapi_ci.backends.swarm import SwarmBackend, parse_timestamp
+from fastapi_ci.clients.swarm import parse_timestamp
+from fastapi_ci.rollout.backends.swarm import SwarmBackend
 
 V1 = "127.0.0.1:5000/app:v1@sha256:aaaa"
 V2 = "127.0.0.1:5000/app:v2@sha256:bbbb"

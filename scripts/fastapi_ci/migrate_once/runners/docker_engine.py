@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.registry import RegistryErrorKind, classify_error
+from fastapi_ci.clients.registry import RegistryErrorKind, classify_error
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome, log_lines
 from fastapi_ci.retry import TransientError, retry_call

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.ecs import container_name, make_client, register_revision
+from fastapi_ci.clients.ecs import container_name, make_client, register_revision
 from fastapi_ci.errors import CheckFailed, InputError
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
 

@@ -22,7 +22,7 @@ instead of after the timeout.
 Everything goes through the official client's `BatchV1Api`, `CoreV1Api`, `AppsV1Api` and
 `watch.Watch`, injected as `KubernetesApis`, so tests drive the identical code path with a
 fake cluster. The client set-up and retries are shared with the rollout
-(`fastapi_ci.backends.kubernetes`).
+(`fastapi_ci.clients.kubernetes`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi_ci.action_io import Console
-from fastapi_ci.backends.kubernetes import (
+from fastapi_ci.clients.kubernetes import (
     STUCK_REASONS,
     WATCH_SLICE_SECONDS,
     KubernetesApis,

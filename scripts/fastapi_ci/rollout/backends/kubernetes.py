@@ -1,7 +1,4 @@
-"""Kubernetes: the client set-up and retries every action shares, and the Deployment rollout.
-
-`KubernetesApis` bundles the official client's API objects (real ones, or a test's fake
-cluster behind the same calls); `call_api` retries throttling, 5xx and dropped connections.
+"""rollout on Kubernetes.
 
 `KubernetesBackend` rolls a Deployment: it patches the container's image, decides
 completion exactly as `kubectl rollout status` does (observedGeneration caught up, all
@@ -20,113 +17,28 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
+from fastapi_ci.clients.kubernetes import (
+    STUCK_REASONS,
+    KubernetesApis,
+    call_api,
+    find_container,
+    is_transient,
+)
 from fastapi_ci.errors import CheckFailed, InputError
-from fastapi_ci.retry import RetryPolicy, retry_call
-from fastapi_ci.rollout.backend import Observation, RolloutStart
+from fastapi_ci.rollout.backend import Observation, RolloutStart, epoch
 
-T = TypeVar("T")
-
-TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
-API_RETRY = RetryPolicy(attempts=5, initial_delay=1.0, deadline_seconds=120)
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-# Pod states that do not get better by waiting: the container cannot start or keeps dying.
-STUCK_REASONS = {
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-}
 # A container restarted this many times after failing exits is crash looping, whatever
 # its state reads at the moment.
 CRASH_RESTARTS = 2
-# A watch is re-opened at least this often, so pod state (not part of the Deployment's
-# status) is looked at even when the Deployment itself does not change.
-WATCH_SLICE_SECONDS = 5
 # While a rollout progresses its new pods are looked at this often: a crash loop changes
 # no Deployment field, and on the real cluster a 5 s slice made its detection take up to
 # 5.7 s after the crash (a read of the Deployment, its ReplicaSets and pods per look).
 POD_CHECK_SECONDS = 1
 # How long past its own timeout a silent watch is given before the client drops it.
 WATCH_SILENCE_SECONDS = 5
-
-
-@dataclass
-class KubernetesApis:
-    """The client objects every call goes through (real ones, or a test's fake cluster)."""
-
-    batch: Any
-    core: Any
-    apps: Any
-    watch: Callable[[], Any]
-
-    @classmethod
-    def from_kubeconfig(
-        cls, context: str | None = None, kubeconfig: str | None = None
-    ) -> KubernetesApis:
-        """In-cluster config when running in a pod, else the kubeconfig (and `context`).
-
-        `kubeconfig` is the action's KUBECONFIG (a path, or a list joined by ':'); the
-        client's own default reads the process environment once, when it is first imported.
-        """
-        from kubernetes import client, watch
-        from kubernetes import config as kube_config
-
-        # The client's config loaders carry no annotations.
-        config: Any = kube_config
-        try:
-            if context is None:
-                try:
-                    config.load_incluster_config()
-                except config.ConfigException:
-                    config.load_kube_config(config_file=kubeconfig)
-            else:
-                config.load_kube_config(config_file=kubeconfig, context=context)
-        except (config.ConfigException, OSError) as error:
-            raise CheckFailed(
-                f"no Kubernetes credentials: {error}",
-                fix="run inside the cluster, or set KUBECONFIG (e.g. with azure/k8s-set-context "
-                "or aws eks update-kubeconfig) before this step",
-            ) from None
-        return cls(
-            batch=client.BatchV1Api(),
-            core=client.CoreV1Api(),
-            apps=client.AppsV1Api(),
-            watch=watch.Watch,
-        )
-
-
-def is_transient(error: BaseException) -> bool:
-    """API errors worth retrying: throttling, 5xx, and dropped connections."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError
-
-    if isinstance(error, ApiException):
-        return error.status in TRANSIENT_STATUSES
-    return isinstance(error, HTTPError | ConnectionError | TimeoutError)
-
-
-def call_api(what: str, operation: Callable[[], T]) -> T:
-    """One API call, retried with backoff on transient failures."""
-    return retry_call(operation, what=what, policy=API_RETRY, is_transient=is_transient)
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return moment.timestamp() if moment is not None else None
-
-
-def find_container(pod_spec: Any, name: str | None, where: str) -> Any:
-    """The named container of a pod spec, else the first."""
-    containers = pod_spec.containers or []
-    for container in containers:
-        if name is None or container.name == name:
-            return container
-    found = ", ".join(c.name for c in containers)
-    raise InputError("container", f"{where} has no container {name!r} ({found})")
 
 
 def rollout_status(deployment: Any, since: float) -> tuple[str, str]:
@@ -141,7 +53,7 @@ def rollout_status(deployment: Any, since: float) -> tuple[str, str]:
         return "progressing", "waiting for the deployment spec update to be observed"
     for condition in status.conditions or []:
         if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
-            updated = _epoch(condition.last_update_time) or 0.0
+            updated = epoch(condition.last_update_time) or 0.0
             if updated >= since:
                 return "failed", f"deployment {name} exceeded its progress deadline"
     replicas = spec.replicas if spec.replicas is not None else 1
@@ -309,7 +221,7 @@ class KubernetesBackend:
                 if waiting is not None and waiting.reason in STUCK_REASONS:
                     last = status.last_state.terminated if status.last_state else None
                     exit_note = f", last exit code {last.exit_code}" if last is not None else ""
-                    crashed_at = _epoch(last.finished_at) if last is not None else None
+                    crashed_at = epoch(last.finished_at) if last is not None else None
                     description = (
                         f"pod {pod.metadata.name}: {waiting.reason}{exit_note}"
                         f" ({waiting.message or 'no message'})"
@@ -323,7 +235,7 @@ class KubernetesBackend:
                         f"pod {pod.metadata.name}: crash loop, restarted {status.restart_count}"
                         f" times, last exit code {last.exit_code}"
                     )
-                    return description, _epoch(last.finished_at) or self.wall()
+                    return description, epoch(last.finished_at) or self.wall()
         return None
 
     def _judge(self, deployment: Any, expected_image: str) -> Observation:

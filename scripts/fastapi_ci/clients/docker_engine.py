@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi_ci.backends.registry import (
+from fastapi_ci.clients.registry import (
     RegistryCredentials,
     RegistryError,
     RegistryErrorKind,

@@ -1,8 +1,4 @@
-"""Amazon ECS: the client set-up and task-definition revisions every action shares, and the
-service rollout.
-
-botocore retries throttling and transient errors itself (standard mode, below), so the
-calls here are plain.
+"""rollout on Amazon ECS.
 
 `EcsBackend` rolls a service: it registers a task definition revision with the new image,
 updates the service to it, and decides stability as botocore's `services-stable` waiter
@@ -21,82 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi_ci.clients.ecs import container_name, register_revision
 from fastapi_ci.errors import CheckFailed, InputError
-from fastapi_ci.rollout.backend import Observation, RolloutStart, poll_until_settled
+from fastapi_ci.rollout.backend import Observation, RolloutStart, epoch, poll_until_settled
 
-# Fields of DescribeTaskDefinition that RegisterTaskDefinition accepts back.
-REGISTRABLE_FIELDS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)
 # ECS changes a deployment's counts every few seconds at most; polling faster only costs quota.
 POLL_SECONDS = 5.0
-
-
-def make_client(service_name: str) -> Any:
-    """A boto3 client from the usual AWS environment (region, credentials, AWS_ENDPOINT_URL)."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import NoRegionError
-
-    config = Config(retries={"mode": "standard", "max_attempts": 6})
-    try:
-        return boto3.client(service_name, config=config)
-    except NoRegionError:
-        raise CheckFailed(
-            "no AWS region configured",
-            fix="set AWS_REGION (aws-actions/configure-aws-credentials does)",
-        ) from None
-
-
-def container_name(task_definition: dict[str, Any], wanted: str | None, where: str) -> str:
-    """The named container of a task definition (InputError if absent), else the first."""
-    names = [c["name"] for c in task_definition["containerDefinitions"]]
-    if wanted is None:
-        return str(names[0])
-    if wanted not in names:
-        raise InputError("container", f"{where} has no container {wanted!r} ({', '.join(names)})")
-    return wanted
-
-
-def register_revision(
-    ecs: Any,
-    described: dict[str, Any],
-    container: str,
-    image: str,
-    env: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Register a new revision of `described` with `image` (and env merged) in `container`."""
-    registration = {k: described[k] for k in REGISTRABLE_FIELDS if k in described}
-
-    def updated(definition: dict[str, Any]) -> dict[str, Any]:
-        if definition["name"] != container:
-            return definition
-        changed = {**definition, "image": image}
-        if env:
-            kept = [e for e in definition.get("environment", []) if e["name"] not in env]
-            changed["environment"] = kept + [{"name": k, "value": v} for k, v in env.items()]
-        return changed
-
-    registration["containerDefinitions"] = [
-        updated(definition) for definition in described["containerDefinitions"]
-    ]
-    registered: dict[str, Any] = ecs.register_task_definition(**registration)["taskDefinition"]
-    return registered
 
 
 @dataclass
@@ -222,7 +148,7 @@ class EcsBackend:
                     f"deployment {deployment['id']} FAILED: "
                     f"{deployment.get('rolloutStateReason', '')}"
                     + (" — ECS has already rolled the service back" if rolled_back else ""),
-                    signal_at=_epoch(deployment.get("updatedAt")) or self.wall(),
+                    signal_at=epoch(deployment.get("updatedAt")) or self.wall(),
                 )
             if deployment.get("failedTasks", 0) > 0:
                 return Observation(
@@ -245,7 +171,7 @@ class EcsBackend:
                 "complete",
                 f"{running} of {desired} task(s) running {service['taskDefinition']}",
                 serving=(expected_image,),
-                signal_at=_epoch(primary.get("updatedAt")),
+                signal_at=epoch(primary.get("updatedAt")),
             )
         return Observation(
             "progressing",
@@ -264,8 +190,3 @@ class EcsBackend:
             raise CheckFailed(f"{self.describe()} has no previous task definition")
         self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=previous)
         return self._image(previous)
-
-
-def _epoch(moment: Any) -> float | None:
-    """botocore parses timestamps to datetimes; the Stubber may pass them through as is."""
-    return moment.timestamp() if hasattr(moment, "timestamp") else None

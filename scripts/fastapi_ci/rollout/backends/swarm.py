@@ -1,4 +1,4 @@
-"""Docker Swarm services: set a new image, read rollout progress, roll back to the previous spec.
+"""rollout on Docker Swarm: set a new image, read rollout progress, roll back to the previous spec.
 
 The update is start-first (a new task starts and must pass its health check before an old
 one stops) with failure action "pause": Swarm stops at the first failed task and we decide
@@ -13,55 +13,19 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
-from fastapi_ci.backends.docker_engine import Engine
-from fastapi_ci.backends.registry import (
-    RegistryError,
-    RegistryErrorKind,
-    RegistryLogin,
-    classify_error,
-)
+from fastapi_ci.clients.docker_engine import Engine
+from fastapi_ci.clients.registry import RegistryError, RegistryLogin
+from fastapi_ci.clients.swarm import API_RETRY, is_transient, parse_timestamp
 from fastapi_ci.errors import CheckFailed, InputError
-from fastapi_ci.retry import RetryPolicy, retry_call
+from fastapi_ci.retry import retry_call
 from fastapi_ci.rollout.backend import Observation, RolloutStart, poll_until_settled
 
-API_RETRY = RetryPolicy(attempts=5, initial_delay=0.5, max_delay=5.0, deadline_seconds=60.0)
 # Swarm has no watch API for services; its own dispatcher reports task state about this often.
 POLL_SECONDS = 0.2
 FAILED_UPDATE_STATES = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
 FAILED_TASK_STATES = {"failed", "rejected"}
-
-
-def parse_timestamp(text: str | None) -> float | None:
-    """Swarm's RFC 3339 time with nanoseconds ("2026-11-24T21:58:01.123456789Z") as epoch."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.rstrip("Z").partition(".")
-    fraction = "".join(ch for ch in rest if ch.isdigit())[:6].ljust(6, "0")
-    zone = "+00:00" if text.endswith("Z") else ""
-    try:
-        return datetime.fromisoformat(f"{head}.{fraction}{zone}").timestamp()
-    except ValueError:
-        return None
-
-
-def is_transient(error: BaseException) -> bool:
-    """A 5xx or a dropped connection: the engine may answer the same call a moment later."""
-    import docker.errors
-    import requests.exceptions
-
-    if isinstance(error, RegistryError):
-        return error.kind is RegistryErrorKind.TRANSIENT
-    if isinstance(error, docker.errors.APIError):
-        # The engine reports a registry's refusal ("no basic auth credentials", "denied") as
-        # a 500 of its own: the same credentials get the same answer, so no retry.
-        if classify_error(str(error.explanation or error)) is RegistryErrorKind.AUTH:
-            return False
-        # "update out of sequence": someone updated the service between our read and write.
-        return error.is_server_error() or "out of sequence" in str(error)
-    return isinstance(error, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
 
 
 def container_key(container_spec: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from fastapi_ci.backends.registry import RegistryCredentials
+from fastapi_ci.clients.registry import RegistryCredentials
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.retry import RetryPolicy, TransientError, retry_call
 
