@@ -20,6 +20,7 @@ from tests.swarm import (
     SwarmService,
     assert_rolled_back_to_v1,
     roll_out,
+    run_action,
     serving_image,
     wait_stable,
 )
@@ -101,3 +102,26 @@ def test_v2_not_ready_is_rolled_back_and_v1_keeps_serving(
     assert code == 1
     assert "HTTP 503" in str(report["failure"]), report["failure"]
     assert_rolled_back_to_v1(swarm, service, report)
+
+
+def test_wait_stable_without_an_image_logs_in_to_no_registry_before_one_is_named(
+    service: SwarmService,
+) -> None:
+    # With credentials but no image, the host to log in to is unknown until an image is
+    # (a tag to resolve, a spec to return to): a login built up front went to Docker Hub,
+    # which refused (or, with no network, never answered) and failed a healthy rollout.
+    started = roll_out(service, service.versions.v2)
+    code, report = run_action(
+        [
+            "wait-stable",
+            *service.action_args(),
+            "--service-url",
+            service.url,
+            "--timeout",
+            "90",
+            "--readiness-timeout",
+            "30",
+        ]
+    )
+    assert code == 0, report
+    assert report["deployed_image"] == started["deployed_image"]

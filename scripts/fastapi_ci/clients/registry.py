@@ -60,17 +60,24 @@ class ImageReference:
         return f"{self.repository}@{digest}"
 
 
+def split_registry(name: str) -> tuple[str, str]:
+    """(registry host, the rest) of an image name: Docker Hub when it names no host.
+
+    The first component is a registry host only if it looks like one, as the engine decides
+    (a '.', a ':', or `localhost`): `acme/orders` is on Docker Hub, `ghcr.io/acme/orders` not.
+    """
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return DOCKER_HUB, name
+
+
 def parse_reference(text: str) -> ImageReference:
     """Parse an image reference; raise ValueError saying what is wrong with it."""
     rest, _, digest = text.partition("@")
     if digest and not _DIGEST.match(digest):
         raise ValueError(f"{digest!r} is not a sha256 digest")
-    first, slash, remainder = rest.partition("/")
-    # The first component is a registry host only if it looks like one (as the engine decides).
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, path = first, remainder
-    else:
-        registry, path = DOCKER_HUB, rest
+    registry, path = split_registry(rest)
     tag: str | None = None
     if ":" in path.rsplit("/", 1)[-1]:
         path, tag = path.rsplit(":", 1)
@@ -110,10 +117,7 @@ class RegistryCredentials:
 
 def registry_host(image: str) -> str:
     """The registry part of an image reference (Docker Hub when there is none)."""
-    first, _, rest = image.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return DOCKER_HUB
+    return split_registry(image)[0]
 
 
 @dataclass(frozen=True)

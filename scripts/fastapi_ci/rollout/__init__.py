@@ -20,14 +20,14 @@ from pydantic import Field, SecretStr, field_validator
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console, report_fields
 from fastapi_ci.cancellation import cancellable
-from fastapi_ci.clients.registry import RegistryLogin, registry_host
+from fastapi_ci.clients.registry import RegistryLogin
 from fastapi_ci.errors import InputError
 from fastapi_ci.rollout.backend import Backend
 from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, roll_back, wait_stable
 from fastapi_ci.step_summary import summary_from_template
 
-__all__ = ["ROLLOUT", "WAIT_STABLE", "ServiceInputs", "make_backend", "registry_host", "roll_back"]
+__all__ = ["ROLLOUT", "WAIT_STABLE", "ServiceInputs", "make_backend", "roll_back"]
 
 BackendName = Literal["swarm", "kubernetes", "ecs"]
 

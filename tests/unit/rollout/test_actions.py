@@ -9,7 +9,7 @@ import pytest
 
 import fastapi_ci.rollout as rollout
 from fastapi_ci.action_io import Console, execute
-from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs, registry_host
+from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs
 from fastapi_ci.rollout.backend import Observation
 from tests.hostile_http import hostile_server
 from tests.support.github import read_outputs
@@ -90,19 +90,6 @@ def test_rollback_is_a_true_false_input_read_from_the_environment(tmp_path: Path
     )
     assert execute(WAIT_STABLE, {}, out) == 2
     assert "input 'rollback'" in out.stderr.getvalue()  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(
-    ("image", "host"),
-    [
-        ("127.0.0.1:5000/app:v1", "127.0.0.1:5000"),
-        ("ghcr.io/acme/orders:1", "ghcr.io"),
-        ("acme/orders:1", "docker.io"),
-        ("localhost/app", "localhost"),
-    ],
-)
-def test_registry_host_of_an_image(image: str, host: str) -> None:
-    assert registry_host(image) == host
 
 
 def test_wait_stable_bad_input_still_sets_rolled_back_false(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from fastapi_ci.clients.registry import (
     RegistryErrorKind,
     classify_error,
     parse_reference,
+    registry_host,
 )
 
 
@@ -81,3 +82,19 @@ def test_parse_reference(text: str, registry: str, path: str, tag: str | None) -
 def test_invalid_references_are_rejected(text: str) -> None:
     with pytest.raises(ValueError, match=r"\S"):
         parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("image", "host"),
+    [
+        ("127.0.0.1:5000/app:v1", "127.0.0.1:5000"),
+        ("ghcr.io/acme/orders:1", "ghcr.io"),
+        ("acme/orders:1", "docker.io"),
+        ("localhost/app", "localhost"),
+    ],
+)
+def test_registry_host_of_an_image_is_the_one_its_parsed_reference_names(
+    image: str, host: str
+) -> None:
+    # One rule: the host credentials go to is the host the reference is pushed to or pulled from.
+    assert registry_host(image) == host == parse_reference(image).registry
