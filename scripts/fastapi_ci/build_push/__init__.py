@@ -42,7 +42,7 @@ from fastapi_ci.build_push.build_secrets import (
 )
 from fastapi_ci.build_push.dockerfile import parse_dockerfile
 from fastapi_ci.build_push.platforms import read_pushed, runs_as_root, valid_platform
-from fastapi_ci.build_push.policy import RULES, check_dockerfile, target_stage
+from fastapi_ci.build_push.policy import RULES, Finding, check_dockerfile, target_stage
 from fastapi_ci.build_push.push import login, push_tags, with_registry_retries
 from fastapi_ci.build_push.summary import (
     BYTES_PER_MB,
@@ -75,7 +75,8 @@ from fastapi_ci.retry import RetryPolicy
 
 ProvenanceInput = Literal["false", "true", "min", "max"]
 
-__all__ = ["BUILD_PUSH", "BuildPushInputs", "run_build_push"]
+# Finding and check_dockerfile: what init, the composition above build-push, builds on.
+__all__ = ["BUILD_PUSH", "BuildPushInputs", "Finding", "check_dockerfile", "run_build_push"]
 
 LARGEST_LAYERS = 5
 CREATED_BY_WIDTH = 120

@@ -22,13 +22,12 @@ from typing import Literal
 from pydantic import Field
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console
-from fastapi_ci.build_push.policy import Finding, check_dockerfile
+from fastapi_ci.build_push import Finding, check_dockerfile
 from fastapi_ci.errors import InputError
 from fastapi_ci.init import render
 from fastapi_ci.init.detect import Detection, PackageManager, detect
-from fastapi_ci.schema_guard import write_atomically
-from fastapi_ci.schema_guard.document import dump_document
-from fastapi_ci.schema_guard.export import APP_TARGET, export_openapi
+from fastapi_ci.openapi_document import dump_document
+from fastapi_ci.schema_guard import APP_TARGET, export_openapi, write_atomically
 
 __all__ = ["INIT", "InitInputs", "run_init"]
 

@@ -27,7 +27,18 @@ from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, roll_back, wait_stable
 from fastapi_ci.step_summary import summary_from_template
 
-__all__ = ["ROLLOUT", "WAIT_STABLE", "ServiceInputs", "make_backend", "roll_back"]
+# What verify, the composition above rollout, builds on (see tests/unit/test_import_layers.py).
+__all__ = [
+    "ROLLOUT",
+    "WAIT_STABLE",
+    "ReadinessPolicy",
+    "ServiceInputs",
+    "StableOutcome",
+    "StableSettings",
+    "http_url",
+    "make_backend",
+    "roll_back",
+]
 
 BackendName = Literal["swarm", "kubernetes", "ecs"]
 

@@ -23,11 +23,11 @@ from pydantic import Field
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import read_text_file
+from fastapi_ci.openapi_document import dump_document, load_document
 from fastapi_ci.schema_guard._refs import reference_problem
 from fastapi_ci.schema_guard._schema import SchemaInputError
 from fastapi_ci.schema_guard.diff import diff_documents, looks_exported_from_fastapi
-from fastapi_ci.schema_guard.document import dump_document, load_document
-from fastapi_ci.schema_guard.export import export_openapi
+from fastapi_ci.schema_guard.export import APP_TARGET, export_openapi
 from fastapi_ci.schema_guard.policy import Policy, PolicyOutcome
 from fastapi_ci.schema_guard.report import (
     LEVEL_ORDER,
@@ -38,7 +38,15 @@ from fastapi_ci.schema_guard.report import (
     status_line,
 )
 
-__all__ = ["SCHEMA_DIFF", "SCHEMA_EXPORT", "SCHEMA_GUARD"]
+# The last three: what init, the composition above schema-export, builds on.
+__all__ = [
+    "APP_TARGET",
+    "SCHEMA_DIFF",
+    "SCHEMA_EXPORT",
+    "SCHEMA_GUARD",
+    "export_openapi",
+    "write_atomically",
+]
 
 FailOn = Literal["error", "warning", "never"]
 Semantics = Literal["auto", "fastapi", "openapi"]

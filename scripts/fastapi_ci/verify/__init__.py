@@ -27,10 +27,16 @@ from pydantic import Field, field_validator
 
 from fastapi_ci.action_io import Action, ActionResult, Console
 from fastapi_ci.errors import InputError
-from fastapi_ci.rollout import ServiceInputs, http_url, make_backend, roll_back
-from fastapi_ci.rollout.readiness import ReadinessPolicy
-from fastapi_ci.rollout.stable import StableOutcome, StableSettings
-from fastapi_ci.schema_guard.document import load_document
+from fastapi_ci.openapi_document import load_document
+from fastapi_ci.rollout import (
+    ReadinessPolicy,
+    ServiceInputs,
+    StableOutcome,
+    StableSettings,
+    http_url,
+    make_backend,
+    roll_back,
+)
 from fastapi_ci.step_summary import summary_from_template
 from fastapi_ci.verify import metrics
 from fastapi_ci.verify.load import EndpointSamples, LoadRun, Samples, reference_server

@@ -18,7 +18,7 @@ import pytest
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.cli import ACTIONS
-from fastapi_ci.schema_guard.document import dump_document
+from fastapi_ci.openapi_document import dump_document
 from tests.support.github import read_outputs
 from tests.unit.schema_guard.conftest import FIXTURES, app_spec
 

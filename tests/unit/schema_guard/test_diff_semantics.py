@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from fastapi_ci.openapi_document import load_document
 from fastapi_ci.schema_guard.diff import diff_documents
-from fastapi_ci.schema_guard.document import load_document
 from fastapi_ci.schema_guard.report import Change
 from tests.unit.schema_guard.conftest import FIXTURES, app_spec, find_change
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_ci.errors import EXIT_BAD_INPUT, InputError
-from fastapi_ci.schema_guard.document import dump_document, load_document
+from fastapi_ci.openapi_document import dump_document, load_document
 from tests.unit.schema_guard.conftest import FIXTURES, app_spec
 
 

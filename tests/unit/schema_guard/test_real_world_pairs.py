@@ -6,8 +6,8 @@ import collections
 
 import pytest
 
+from fastapi_ci.openapi_document import load_document
 from fastapi_ci.schema_guard.diff import diff_documents
-from fastapi_ci.schema_guard.document import load_document
 from tests.components import REPO_ROOT, component_missing
 
 # CI clones the repository with shared/ beside it.

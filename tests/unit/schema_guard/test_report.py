@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fastapi_ci.openapi_document import dump_document
 from fastapi_ci.schema_guard.diff import diff_documents
-from fastapi_ci.schema_guard.document import dump_document
 from fastapi_ci.schema_guard.report import (
     Change,
     DiffReport,

@@ -1,4 +1,8 @@
-"""Reading and writing OpenAPI documents (JSON or YAML, OpenAPI 3.0 and 3.1)."""
+"""Reading and writing OpenAPI documents (JSON or YAML, OpenAPI 3.0 and 3.1).
+
+Below the actions: schema-guard compares them, verify derives its smoke tests from one,
+init writes the first golden file.
+"""
 
 from __future__ import annotations
 
