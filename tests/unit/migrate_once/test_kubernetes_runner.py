@@ -15,8 +15,8 @@ from fastapi_ci.action_io import Console, execute
 from fastapi_ci.errors import InputError
 from fastapi_ci.migrate_once import MIGRATE_ONCE
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
-from fastapi_ci.migrate_once.runners.kubernetes import KubernetesApis, KubernetesRunner
-from tests.unit.migrate_once.fake_kubernetes import (
+from fastapi_ci.migrate_once.runners.kubernetes import KubernetesRunner
+from tests.support.fake_kubernetes import (
     FakeCluster,
     Output,
     Pause,
@@ -40,7 +40,7 @@ JOB = MigrationJob(
 
 
 def runner_for(cluster: FakeCluster, **options: object) -> KubernetesRunner:
-    apis = KubernetesApis(batch=cluster, core=cluster, apps=cluster, watch=cluster.watch)
+    apis = cluster.apis()
     return KubernetesRunner(apis=apis, namespace="shop", poll_seconds=0.01, **options)  # type: ignore[arg-type]
 
 

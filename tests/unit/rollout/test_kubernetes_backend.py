@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from fastapi_ci.clients.kubernetes import KubernetesApis
 from fastapi_ci.rollout import WaitStableInputs, make_backend
 from fastapi_ci.rollout.backends.kubernetes import KubernetesBackend, rollout_status
 from fastapi_ci.rollout.stable import StableSettings, wait_stable
-from tests.unit.rollout.fake_deployments import (
+from tests.support.fake_kubernetes import (
     CRASHED_AT,
     HEALTHY_ROLLOUT,
     NOW,
-    FakeDeploymentCluster,
+    FakeCluster,
     crash_looping,
     deadline_exceeded,
+    deployment_cluster,
     new_pod_unavailable,
     observed,
     old_replicas_gone,
@@ -29,8 +29,8 @@ V2 = "ghcr.io/acme/orders:v2"
 ROLLOUT_BEGAN = NOW.timestamp()
 
 
-def backend(cluster: FakeDeploymentCluster) -> KubernetesBackend:
-    apis = KubernetesApis(batch=None, core=cluster, apps=cluster, watch=cluster.watch)
+def backend(cluster: FakeCluster) -> KubernetesBackend:
+    apis = cluster.apis()
     return KubernetesBackend(apis, "shop", "orders", wall=lambda: ROLLOUT_BEGAN, clock=lambda: 0.0)
 
 
@@ -46,7 +46,7 @@ def backend(cluster: FakeDeploymentCluster) -> KubernetesBackend:
 def test_completion_is_decided_as_kubectl_rollout_status(
     steps: list, phase: str, message: str
 ) -> None:
-    cluster = FakeDeploymentCluster()
+    cluster = deployment_cluster()
     backend(cluster).set_image(V2, {})
     for step in steps:
         step(cluster)
@@ -54,7 +54,7 @@ def test_completion_is_decided_as_kubectl_rollout_status(
 
 
 def test_updated_replicas_not_yet_available_is_progressing() -> None:
-    cluster = FakeDeploymentCluster()
+    cluster = deployment_cluster()
     backend(cluster).set_image(V2, {})
     observed(cluster)
     old_replicas_gone(cluster)
@@ -66,7 +66,7 @@ def test_updated_replicas_not_yet_available_is_progressing() -> None:
 
 
 def test_a_stale_progress_deadline_from_an_earlier_rollout_is_ignored() -> None:
-    cluster = FakeDeploymentCluster(plans=[[observed, old_replicas_gone]])
+    cluster = deployment_cluster(plans=[[observed, old_replicas_gone]])
     made = backend(cluster)
     made.set_image(V2, {})
     # Left by a rollout an hour ago; kubectl would fail this new rollout on it.
@@ -79,7 +79,7 @@ def test_a_stale_progress_deadline_from_an_earlier_rollout_is_ignored() -> None:
 
 
 def test_a_progress_deadline_reached_in_this_rollout_is_a_failure() -> None:
-    cluster = FakeDeploymentCluster(
+    cluster = deployment_cluster(
         plans=[[new_pod_unavailable, deadline_exceeded(NOW + timedelta(minutes=10))]]
     )
     made = backend(cluster)
@@ -90,7 +90,7 @@ def test_a_progress_deadline_reached_in_this_rollout_is_a_failure() -> None:
 
 
 def test_wait_watches_the_deployment_until_complete() -> None:
-    cluster = FakeDeploymentCluster(plans=[list(HEALTHY_ROLLOUT)])
+    cluster = deployment_cluster(plans=[list(HEALTHY_ROLLOUT)])
     made = backend(cluster)
     start = made.set_image(V2, {"LOG_LEVEL": "debug"})
     assert (start.previous_image, start.deployed_image) == (V1, V2)
@@ -103,7 +103,7 @@ def test_wait_watches_the_deployment_until_complete() -> None:
 
 
 def test_a_crash_looping_new_pod_fails_the_rollout_without_waiting_for_the_deadline() -> None:
-    cluster = FakeDeploymentCluster(plans=[[new_pod_unavailable, crash_looping]])
+    cluster = deployment_cluster(plans=[[new_pod_unavailable, crash_looping]])
     made = backend(cluster)
     made.set_image(V2, {})
     seen = made.wait(V2, deadline=60)
@@ -114,7 +114,7 @@ def test_a_crash_looping_new_pod_fails_the_rollout_without_waiting_for_the_deadl
 
 
 def test_previous_image_is_the_newest_older_replica_set_of_this_deployment() -> None:
-    cluster = FakeDeploymentCluster()
+    cluster = deployment_cluster()
     made = backend(cluster)
     made.set_image(V2, {})
     # Revision 7 belongs to another Deployment with the same labels: not a candidate.
@@ -125,7 +125,7 @@ def test_previous_image_is_known_before_the_controller_has_seen_the_patch() -> N
     # On the real cluster the patch changes the template at once, while the new ReplicaSet and
     # the revision annotation come later from the controller. A fake, because the real
     # controller cannot be held back on demand: the state between the two, made by hand.
-    cluster = FakeDeploymentCluster()
+    cluster = deployment_cluster()
     made = backend(cluster)
     made.set_image(V2, {})
     cluster.replica_sets[:] = [
@@ -138,7 +138,7 @@ def test_previous_image_is_known_before_the_controller_has_seen_the_patch() -> N
 
 
 def test_rollback_restores_the_previous_replica_sets_template() -> None:
-    cluster = FakeDeploymentCluster(plans=[[], list(HEALTHY_ROLLOUT)])
+    cluster = deployment_cluster(plans=[[], list(HEALTHY_ROLLOUT)])
     made = backend(cluster)
     made.set_image(V2, {"DATABASE_URL": "bogus://x"})
     assert made.rollback() == V1
@@ -153,7 +153,7 @@ def test_rollback_restores_the_previous_replica_sets_template() -> None:
 
 
 def test_failed_rollout_is_rolled_back_and_v1_serves(monkeypatch: pytest.MonkeyPatch) -> None:
-    cluster = FakeDeploymentCluster(
+    cluster = deployment_cluster(
         plans=[[new_pod_unavailable, crash_looping], list(HEALTHY_ROLLOUT)]
     )
     made = backend(cluster)
@@ -167,8 +167,8 @@ def test_failed_rollout_is_rolled_back_and_v1_serves(monkeypatch: pytest.MonkeyP
 
 
 def test_a_missing_deployment_is_bad_input() -> None:
-    cluster = FakeDeploymentCluster()
-    apis = KubernetesApis(batch=None, core=cluster, apps=cluster, watch=cluster.watch)
+    cluster = deployment_cluster()
+    apis = cluster.apis()
     missing = KubernetesBackend(apis, "shop", "nope")
     with pytest.raises(Exception, match="no deployment shop/nope"):
         missing.current_image()
@@ -201,7 +201,7 @@ def test_the_kubeconfig_is_the_one_in_the_actions_environment(
 
 def test_a_new_pod_restarted_after_failing_exits_fails_the_rollout_between_back_offs() -> None:
     # Between back-offs the container reads running (or terminated), not CrashLoopBackOff.
-    cluster = FakeDeploymentCluster(plans=[[new_pod_unavailable, crash_looping]])
+    cluster = deployment_cluster(plans=[[new_pod_unavailable, crash_looping]])
     made = backend(cluster)
     made.set_image(V2, {})
     seen = made.wait(V2, deadline=60)

@@ -1,26 +1,48 @@
-"""A fake Kubernetes API for the Job runner: the official client's models, a scripted controller.
+"""A fake Kubernetes API: the official client's models behind the calls the actions make,
+with a scripted Job controller (migrate-once) and a scripted Deployment controller (rollout).
 
-No API server can run here, so this stands in for one behind the SAME calls the runner makes
-on a real cluster (`BatchV1Api.create_namespaced_job`, `list_namespaced_job` through
+Why a fake, with a real cluster in the tests (FASTAPI_CI_KUBECONFIG, tests/integration/
+test_kubernetes_*.py): a real controller cannot be held back. These tests need a state at a
+chosen moment and for as long as the test asks: a Job between two statuses while the runner
+must already have done something (`Pause`), a log that arrives split at chosen bytes, a
+watch the server ends early or breaks (a reset, a 410 Gone), a pod stuck or unschedulable
+for good, a stale `ProgressDeadlineExceeded` left by an earlier rollout, a Deployment whose
+status moves one field at a time. What a real cluster does on its own (a healthy rollout, a
+crash loop, a migration Job) runs against the real one in the integration tests.
+
+Both controllers answer the SAME calls the code makes on a real cluster, through one
+`FakeCluster` passed as `KubernetesApis`' batch, core and apps objects and its `watch`:
+
+Jobs (`BatchV1Api.create_namespaced_job`, `list_namespaced_job` through
 `watch.Watch().stream`, `read_namespaced_job_status`, `delete_namespaced_job`,
-`CoreV1Api.list_namespaced_pod`/`read_namespaced_pod_log`, `AppsV1Api.read_namespaced_deployment`).
+`CoreV1Api.list_namespaced_pod`/`read_namespaced_pod_log`, secrets, and
+`AppsV1Api.read_namespaced_deployment` for the Deployment a Job copies its environment from).
 The Job's status moves through the states the Job controller reports (batch/v1): `active`
 with `startTime`, then `succeeded` + `completionTime` + `SuccessCriteriaMet`/`Complete`, or
 `failed` + `FailureTarget`/`Failed` with reason `BackoffLimitExceeded` or `DeadlineExceeded`.
-
 The Job's pod follows its status as the kubelet reports it: Pending (container waiting,
 `ContainerCreating`) before the Job is active, Running while it is, Terminated with the
 container's exit code once it has finished; or stuck waiting (`ImagePullBackOff`) for good.
-
 The pod's log is what its container wrote so far. `read_namespaced_pod_log(...,
 follow=True, _preload_content=False)` returns what the real client returns: a urllib3
 `HTTPResponse` over a real socket, with a chunked body (as the API server sends a followed
 log) whose chunks are written as the container writes, and which ends when the container
 exits. Reading it with `.stream()` blocks until the next chunk, exactly as on a cluster.
+
+Deployments (`deployment_cluster()`: `AppsV1Api.read_namespaced_deployment`,
+`patch_namespaced_deployment`, `list_namespaced_deployment` through `watch.Watch().stream`,
+`list_namespaced_replica_set`, `CoreV1Api.list_namespaced_pod`). Like the Deployment
+controller it bumps `metadata.generation` on a template change, creates a ReplicaSet with
+the next `deployment.kubernetes.io/revision` and a `pod-template-hash` label (or, for a
+template equal to an old ReplicaSet's, re-uses that one with a new revision, as `rollout
+undo` leads to), and then reports status as scripted: `observedGeneration`, `replicas`,
+`updatedReplicas`, `availableReplicas` and the `Progressing` condition with its reason and
+`lastUpdateTime`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import socket
 import threading
@@ -34,7 +56,14 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from fastapi_ci.clients.kubernetes import KubernetesApis
+
 STARTED = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+# The Deployment controller's clock, its Deployment's uid, and when a new pod crashed.
+NOW = datetime(2026, 11, 24, 22, 0, 0, tzinfo=UTC)
+UID = "5b1c-deploy-uid"
+CRASHED_AT = NOW + timedelta(seconds=2)
+Step = Callable[["FakeCluster"], None]
 
 
 def _condition(kind: str, reason: str, message: str) -> client.V1JobCondition:
@@ -231,11 +260,48 @@ def streamed_response(stream: LogStream, client_side: socket.socket) -> urllib3.
     )
 
 
+def template(image: str, env: dict[str, str] | None = None) -> client.V1PodTemplateSpec:
+    return client.V1PodTemplateSpec(
+        metadata=client.V1ObjectMeta(labels={"app": "orders"}),
+        spec=client.V1PodSpec(
+            containers=[
+                client.V1Container(
+                    name="web",
+                    image=image,
+                    env=[client.V1EnvVar(name=k, value=v) for k, v in (env or {}).items()],
+                )
+            ]
+        ),
+    )
+
+
+def progressing(reason: str, at: datetime, status: str = "True") -> client.V1DeploymentCondition:
+    messages = {
+        "NewReplicaSetAvailable": 'ReplicaSet "orders" has successfully progressed.',
+        "ReplicaSetUpdated": 'ReplicaSet "orders" is progressing.',
+        "ProgressDeadlineExceeded": 'ReplicaSet "orders" has timed out progressing.',
+    }
+    return client.V1DeploymentCondition(
+        type="Progressing",
+        status=status,
+        reason=reason,
+        message=messages[reason],
+        last_update_time=at,
+        last_transition_time=at,
+    )
+
+
+def _hash(spec: client.V1PodTemplateSpec) -> str:
+    container = spec.spec.containers[0]
+    env = sorted((e.name, e.value) for e in container.env or [])
+    return hashlib.sha256(f"{container.image}{env}".encode()).hexdigest()[:10]
+
+
 @dataclass
 class FakeCluster:
-    """One namespace's Jobs, pods and Deployments, with a scripted Job controller.
+    """One namespace's Jobs, pods and Deployments, with scripted Job and Deployment controllers.
 
-    `statuses` is the controller's script after the Job is created: each `V1JobStatus`
+    `statuses` is the Job controller's script after the Job is created: each `V1JobStatus`
     becomes a MODIFIED watch event; an `Output` is more log written by the container; a
     `Pause` waits for the runner to have done something. `watch_stops_after` ends a watch
     stream early (what an API server does at `timeout_seconds`); `watch_error` breaks one
@@ -247,9 +313,13 @@ class FakeCluster:
     container writes as soon as it runs; `chunk_size` splits what a followed log sends into
     chunks of that many bytes; `stream_hangs` keeps followed streams open after the
     container exits (a connection that died without a word), until the Job is deleted.
+
+    `deployments` are read by name; `deployment_cluster()` adds "orders", rolled by the
+    Deployment controller: `plan` holds its next status changes (each Deployment watch event
+    applies one), and after a patch `plans` (if any are left) supplies the next plan.
     """
 
-    statuses: list[client.V1JobStatus | Output | Pause]
+    statuses: list[client.V1JobStatus | Output | Pause] = field(default_factory=list)
     log: str = ""
     exit_code: int = 0
     stuck: tuple[str, str] | None = None
@@ -270,6 +340,12 @@ class FakeCluster:
     written: str = ""
     streams: list[LogStream] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # The Deployment controller's part (see deployment_cluster()).
+    plans: list[list[Step]] = field(default_factory=list)
+    plan: list[Step] = field(default_factory=list)
+    replica_sets: list[client.V1ReplicaSet] = field(default_factory=list)
+    pods: list[client.V1Pod] = field(default_factory=list)
+    patches: list[Any] = field(default_factory=list)
 
     # BatchV1Api
 
@@ -354,9 +430,15 @@ class FakeCluster:
     # CoreV1Api
 
     def list_namespaced_pod(self, namespace: str, label_selector: str = "") -> client.V1PodList:
-        job_name = label_selector.removeprefix("job-name=")
-        found = self._pod(job_name)
-        return client.V1PodList(items=[found] if found else [])
+        wanted = dict(item.split("=", 1) for item in label_selector.split(","))
+        jobs_pods = [found for name in self.jobs if (found := self._pod(name)) is not None]
+        return client.V1PodList(
+            items=[
+                pod
+                for pod in [*self.pods, *jobs_pods]
+                if all((pod.metadata.labels or {}).get(k) == v for k, v in wanted.items())
+            ]
+        )
 
     def read_namespaced_pod_log(
         self,
@@ -422,14 +504,114 @@ class FakeCluster:
         return client.V1Status(status="Success")
 
     def read_namespaced_deployment(self, name: str, namespace: str) -> client.V1Deployment:
-        if name not in self.deployments:
+        self.calls.append("read")
+        found = self.deployments.get(name)
+        if found is None or found.metadata.namespace not in (None, namespace):
             raise ApiException(status=404, reason="Not Found")
-        return self.deployments[name]
+        return found
+
+    # The Deployment controller (AppsV1Api)
+
+    @property
+    def deployment(self) -> client.V1Deployment:
+        """The Deployment "orders" that deployment_cluster() rolls."""
+        return self.deployments["orders"]
+
+    def add_replica_set(self, spec: client.V1PodTemplateSpec, revision: int) -> client.V1ReplicaSet:
+        pod_hash = _hash(spec)
+        labeled = client.V1PodTemplateSpec(
+            metadata=client.V1ObjectMeta(labels={"app": "orders", "pod-template-hash": pod_hash}),
+            spec=spec.spec,
+        )
+        replica_set = client.V1ReplicaSet(
+            metadata=client.V1ObjectMeta(
+                name=f"orders-{pod_hash}",
+                labels={"app": "orders", "pod-template-hash": pod_hash},
+                annotations={"deployment.kubernetes.io/revision": str(revision)},
+                owner_references=[
+                    client.V1OwnerReference(
+                        api_version="apps/v1", kind="Deployment", name="orders", uid=UID
+                    )
+                ],
+            ),
+            spec=client.V1ReplicaSetSpec(
+                replicas=1, selector=client.V1LabelSelector(match_labels={}), template=labeled
+            ),
+        )
+        self.replica_sets.append(replica_set)
+        return replica_set
+
+    @property
+    def revision(self) -> int:
+        return int(self.deployment.metadata.annotations["deployment.kubernetes.io/revision"])
+
+    def new_pod_hash(self) -> str:
+        return _hash(self.deployment.spec.template)
+
+    def list_namespaced_deployment(self, namespace: str, **_: Any) -> client.V1DeploymentList:
+        return client.V1DeploymentList(items=[self.deployment])
+
+    def list_namespaced_replica_set(
+        self, namespace: str, label_selector: str = ""
+    ) -> client.V1ReplicaSetList:
+        assert label_selector == "app=orders"
+        return client.V1ReplicaSetList(items=list(self.replica_sets))
+
+    def patch_namespaced_deployment(self, name: str, namespace: str, body: Any) -> Any:
+        self.patches.append(body)
+        spec = self.deployment.spec
+        if isinstance(body, list):  # JSON patch: replace the whole template (rollout undo)
+            [operation] = body
+            assert operation["op"] == "replace"
+            assert operation["path"] == "/spec/template"
+            value = operation["value"]
+            assert "pod-template-hash" not in value["metadata"]["labels"]
+            container = value["spec"]["containers"][0]
+            env = {e["name"]: e["value"] for e in container.get("env") or []}
+            spec.template = template(container["image"], env)
+        else:  # strategic merge: containers and env merged by name
+            [patch] = body["spec"]["template"]["spec"]["containers"]
+            container = next(c for c in spec.template.spec.containers if c.name == patch["name"])
+            env = {e.name: e.value for e in container.env or []}
+            env.update({e["name"]: e["value"] for e in patch.get("env", [])})
+            spec.template = template(patch["image"], env)
+        self._template_changed()
+        return self.deployment
+
+    def _template_changed(self) -> None:
+        """What the Deployment controller does when the pod template changes."""
+        self.deployment.metadata.generation += 1
+        revision = (
+            max(
+                int(rs.metadata.annotations["deployment.kubernetes.io/revision"])
+                for rs in self.replica_sets
+                if rs.metadata.owner_references[0].uid == UID
+            )
+            + 1
+        )
+        existing = next(
+            (
+                rs
+                for rs in self.replica_sets
+                if rs.metadata.labels["pod-template-hash"] == self.new_pod_hash()
+            ),
+            None,
+        )
+        if existing is not None:
+            existing.metadata.annotations["deployment.kubernetes.io/revision"] = str(revision)
+        else:
+            self.add_replica_set(self.deployment.spec.template, revision)
+        self.deployment.metadata.annotations["deployment.kubernetes.io/revision"] = str(revision)
+        self.plan = self.plans.pop(0) if self.plans else []
 
     # watch.Watch
 
     def watch(self) -> FakeWatch:
         return FakeWatch(self)
+
+    def apis(self) -> KubernetesApis:
+        """This cluster as the API objects the code is given (batch, core, apps, watch)."""
+        return KubernetesApis(batch=self, core=self, apps=self, watch=self.watch)
 
 
 @dataclass
@@ -440,8 +622,11 @@ class FakeWatch:
     stopped: bool = False
 
     def stream(self, func: Any, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        assert func == self.cluster.list_namespaced_job, "the runner must watch Jobs"
         assert kwargs["timeout_seconds"] >= 1
+        if func == self.cluster.list_namespaced_deployment:
+            yield from self._deployment_events(**kwargs)
+            return
+        assert func == self.cluster.list_namespaced_job, "watch Jobs or Deployments"
         name = kwargs["field_selector"].removeprefix("metadata.name=")
         self.cluster.calls.append("watch")
         yield {"type": "ADDED", "object": self.cluster.jobs[name]}
@@ -457,6 +642,15 @@ class FakeWatch:
                 return
             emitted += 1
             yield {"type": "MODIFIED", "object": self.cluster.jobs[name]}
+
+    def _deployment_events(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """ADDED, then one MODIFIED per step of the Deployment controller's plan."""
+        assert kwargs["field_selector"] == "metadata.name=orders"
+        self.cluster.calls.append("watch")
+        yield {"type": "ADDED", "object": self.cluster.deployment}
+        while self.cluster.plan and not self.stopped:
+            self.cluster.plan.pop(0)(self.cluster)
+            yield {"type": "MODIFIED", "object": self.cluster.deployment}
 
     def stop(self) -> None:
         self.stopped = True
@@ -478,3 +672,125 @@ def deployment(name: str, container: client.V1Container) -> client.V1Deployment:
             ),
         ),
     )
+
+
+def deployment_cluster(
+    image: str = "ghcr.io/acme/orders:v1",
+    plans: list[list[Step]] | None = None,
+    plan: list[Step] | None = None,
+) -> FakeCluster:
+    """A cluster with one Deployment "orders" (1 replica) in "shop", its ReplicaSets and pods."""
+    cluster = FakeCluster(plans=plans or [], plan=plan or [])
+    first = template(image)
+    cluster.deployments["orders"] = client.V1Deployment(
+        metadata=client.V1ObjectMeta(
+            name="orders",
+            namespace="shop",
+            uid=UID,
+            generation=1,
+            annotations={"deployment.kubernetes.io/revision": "1"},
+        ),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels={"app": "orders"}),
+            template=first,
+            progress_deadline_seconds=600,
+        ),
+        status=client.V1DeploymentStatus(
+            observed_generation=1,
+            replicas=1,
+            updated_replicas=1,
+            ready_replicas=1,
+            available_replicas=1,
+            conditions=[progressing("NewReplicaSetAvailable", NOW - timedelta(days=1))],
+        ),
+    )
+    cluster.add_replica_set(first, revision=1)
+    # Someone else's ReplicaSet with the same labels: not ours (owner reference).
+    stranger = cluster.add_replica_set(template("ghcr.io/acme/other:v9"), revision=7)
+    stranger.metadata.owner_references[0].uid = "another-uid"
+    return cluster
+
+
+# --- the controller's status changes, as steps of a plan -------------------------------------
+
+
+def observed(cluster: FakeCluster) -> None:
+    """The controller saw the new generation and scaled up the new ReplicaSet (surge 1)."""
+    status = cluster.deployment.status
+    status.observed_generation = cluster.deployment.metadata.generation
+    status.replicas, status.updated_replicas, status.available_replicas = 2, 1, 1
+    status.conditions = [progressing("ReplicaSetUpdated", NOW)]
+
+
+def new_pod_available(cluster: FakeCluster) -> None:
+    """The new pod is available; the old one is still terminating."""
+    status = cluster.deployment.status
+    status.replicas, status.updated_replicas, status.available_replicas = 2, 1, 2
+
+
+def old_replicas_gone(cluster: FakeCluster) -> None:
+    status = cluster.deployment.status
+    status.replicas, status.updated_replicas, status.available_replicas = 1, 1, 1
+    status.conditions = [progressing("NewReplicaSetAvailable", NOW + timedelta(seconds=20))]
+
+
+def new_pod_unavailable(cluster: FakeCluster) -> None:
+    """The new pod exists but is not available yet (readiness probe failing, starting)."""
+    status = cluster.deployment.status
+    status.observed_generation = cluster.deployment.metadata.generation
+    status.replicas, status.updated_replicas, status.available_replicas = 2, 1, 1
+    status.conditions = [progressing("ReplicaSetUpdated", NOW)]
+
+
+def deadline_exceeded(at: datetime) -> Step:
+    def step(cluster: FakeCluster) -> None:
+        cluster.deployment.status.conditions = [
+            progressing("ProgressDeadlineExceeded", at, status="False")
+        ]
+
+    return step
+
+
+def crash_looping(cluster: FakeCluster) -> None:
+    """The new ReplicaSet's pod exits 2 at start and the kubelet backs off."""
+    pod_hash = cluster.new_pod_hash()
+    cluster.pods.append(
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(
+                name=f"orders-{pod_hash}-x7k2p",
+                labels={"app": "orders", "pod-template-hash": pod_hash},
+            ),
+            status=client.V1PodStatus(
+                phase="Running",
+                container_statuses=[
+                    client.V1ContainerStatus(
+                        name="web",
+                        image=cluster.deployment.spec.template.spec.containers[0].image,
+                        image_id="",
+                        ready=False,
+                        restart_count=3,
+                        state=client.V1ContainerState(
+                            waiting=client.V1ContainerStateWaiting(
+                                reason="CrashLoopBackOff",
+                                message="back-off 40s restarting failed container=web",
+                            )
+                        ),
+                        last_state=client.V1ContainerState(
+                            # The real kubelet stamps every termination (seen on the
+                            # real cluster): when it crashed is the failure's signal.
+                            terminated=client.V1ContainerStateTerminated(
+                                exit_code=2,
+                                reason="Error",
+                                started_at=CRASHED_AT - timedelta(seconds=1),
+                                finished_at=CRASHED_AT,
+                            )
+                        ),
+                    )
+                ],
+            ),
+        )
+    )
+
+
+HEALTHY_ROLLOUT: list[Step] = [observed, new_pod_available, old_replicas_gone]
