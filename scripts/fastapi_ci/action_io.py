@@ -61,6 +61,7 @@ from fastapi_ci.errors import (
     FastapiCiError,
     InputError,
     InvalidInputs,
+    docs_link,
 )
 from fastapi_ci.input_files import check_output_path
 
@@ -122,10 +123,11 @@ class ActionInputs(BaseModel):
             invalid = {str(problem["loc"][0]) for problem in field_errors if problem["loc"]}
             valid = cls._from_valid_fields(data, invalid)
         env = context["env"]
+        invalid_names = {input_name(name) for name in invalid}
         rules_broken = [
             rule_error
             for rule_error in ([] if valid is None else valid.cross_input_errors(env))
-            if rule_error.input_name not in {input_name(name) for name in invalid}
+            if not invalid_names.intersection({rule_error.input_name, *rule_error.related})
         ]
         if not field_errors and not rules_broken:
             assert valid is not None
@@ -580,7 +582,9 @@ def load_inputs(
             if input_name(str(location)) in already_reported:
                 continue  # its text was refused above: "is required" would say it twice
             if problem["type"] == INPUT_ERROR:
-                errors.append(problem["ctx"]["error"])  # a rule between inputs, as it was raised
+                rule_error = problem["ctx"]["error"]  # a rule between inputs, as it was raised
+                if not already_reported.intersection(rule_error.related):
+                    errors.append(rule_error)  # else it judged a refused input's default
                 continue
             if problem["type"] == "missing":
                 message = "is required"
@@ -682,12 +686,19 @@ def _report_error(
     each_error = error.errors if isinstance(error, InvalidInputs) else [error]
     for each in each_error:
         console.error(each.message, title=action.name)
-    if error.exit_code != EXIT_BAD_INPUT and summary:
-        console.append_summary(f"### ❌ {action.name}\n\n{error.diagnostics()}")
+    if summary and (error.exit_code != EXIT_BAD_INPUT or _explains(each_error)):
+        console.append_summary(f"### ❌ {action.name}\n\n{error.diagnostics(console.env)}")
     for each in each_error:
         if each.fix and not console.on_github:
             console.stderr.write(f"hint: {each.fix}\n")
+        if each.docs and not console.on_github:
+            console.stderr.write(f"docs: {docs_link(each.docs, console.env)}\n")
     return error.exit_code
+
+
+def _explains(errors: Sequence[FastapiCiError]) -> bool:
+    """True when an error says more than its `::error::` line: why, a fix, or its docs."""
+    return any(error.why or error.fix or error.docs for error in errors)
 
 
 def execute(action: Action[Any], cli_values: Mapping[str, object], console: Console) -> int:

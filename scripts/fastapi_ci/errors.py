@@ -6,29 +6,79 @@ action: one `::error::` line, the long diagnostics in the step summary, and the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
+# The docs pages an error can point to (`docs="rollout#rollout"`): one per action (migration-lint
+# is migrate-once's), the actions' shared page, and one per reusable workflow.
+ACTION_PAGES = (
+    "quality-gate",
+    "schema-guard",
+    "build-push",
+    "migrate-once",
+    "rollout",
+    "wait-stable",
+    "verify",
+)
+WORKFLOW_PAGES = ("ci", "deploy")
+# The one mapping from docs page to file (docs/, whose pages keep README's old headings).
+DOCS_FILES = {
+    **{page: f"docs/actions/{page}.md" for page in ACTION_PAGES},
+    "actions": "docs/actions/README.md",
+    **{page: f"docs/workflows/{page}.md" for page in WORKFLOW_PAGES},
+}
+
+
+def docs_link(docs: str, env: Mapping[str, str]) -> str:
+    """`page#anchor` as a link the reader can follow.
+
+    An absolute link to the action's own repository at the action's ref when the runner
+    says which (`GITHUB_ACTION_REPOSITORY`/`GITHUB_ACTION_REF`): the docs then match the
+    code that raised the error, not the default branch. Else a path relative to the
+    repository root: the runner leaves both variables empty in a composite action's
+    `run:` steps (actions/runner#2473), and a guessed owner or `main` could point at docs
+    of another version; on a laptop the path is what a checkout of fastapi-ci holds.
+    """
+    page, _, anchor = docs.partition("#")
+    target = DOCS_FILES[page] + (f"#{anchor}" if anchor else "")
+    repository = env.get("GITHUB_ACTION_REPOSITORY", "")
+    ref = env.get("GITHUB_ACTION_REF", "")
+    if repository and ref:
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server}/{repository}/blob/{ref}/{target}"
+    return target
+
+
 class FastapiCiError(Exception):
-    """Base of every error an action reports to its user (never shown as a traceback)."""
+    """Base of every error an action reports to its user (never shown as a traceback).
+
+    `message` says what failed; `why` the reason the rule exists, from the user's side;
+    `fix` what to do; `docs` the section that explains it (`page#anchor`, see DOCS_FILES).
+    """
 
     exit_code = EXIT_CHECK_FAILED
 
-    def __init__(self, message: str, *, why: str = "", fix: str = "") -> None:
+    def __init__(self, message: str, *, why: str = "", fix: str = "", docs: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.why = why
         self.fix = fix
+        self.docs = docs
 
-    def diagnostics(self) -> str:
-        """The long form for the step summary: what failed, why, and how to fix it."""
+    def diagnostics(self, env: Mapping[str, str] | None = None) -> str:
+        """The long form for the step summary: what failed, why, how to fix it, and where
+        the docs explain it (a link built from `env`, see docs_link)."""
         parts = [self.message]
         if self.why:
             parts.append(f"Why: {self.why}")
         if self.fix:
             parts.append(f"How to fix: {self.fix}")
+        if self.docs:
+            parts.append(f"Docs: [{self.docs}]({docs_link(self.docs, env or {})})")
         return "\n\n".join(parts)
 
 
@@ -36,13 +86,25 @@ class InputError(FastapiCiError):
     """An input (flag or `FASTAPI_CI_*` variable, or a file it names) is invalid.
 
     `input_name` is the kebab-case input name as the user wrote it in `with:` or on the CLI.
+    `related` names the other inputs a rule between inputs read (`health-url` needs
+    `service-url`): when one of them is invalid itself, the rule's error is left out.
     """
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, input_name: str, message: str, *, fix: str = "") -> None:
-        super().__init__(f"input '{input_name}': {message}", fix=fix)
+    def __init__(
+        self,
+        input_name: str,
+        message: str,
+        *,
+        why: str = "",
+        fix: str = "",
+        docs: str = "",
+        related: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(f"input '{input_name}': {message}", why=why, fix=fix, docs=docs)
         self.input_name = input_name
+        self.related = related
 
 
 class InvalidInputs(FastapiCiError):
@@ -53,6 +115,10 @@ class InvalidInputs(FastapiCiError):
     def __init__(self, errors: list[InputError]) -> None:
         super().__init__("; ".join(e.message for e in errors))
         self.errors = errors
+
+    def diagnostics(self, env: Mapping[str, str] | None = None) -> str:
+        """Each input's diagnostics, one after the other."""
+        return "\n\n---\n\n".join(error.diagnostics(env) for error in self.errors)
 
 
 class CheckFailed(FastapiCiError):

@@ -47,7 +47,13 @@ def read_bytes_file(
         # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise InputError(input_name, f"{path}: no such file") from None
+        raise InputError(
+            input_name,
+            f"{path}: no such file",
+            fix="give the path relative to the working directory (and check the job checked "
+            "the repository out)",
+            docs="actions#what-every-action-guarantees",
+        ) from None
     except OSError as error:
         raise InputError(input_name, f"{path}: cannot be read ({error.strerror})") from None
     status = os.fstat(descriptor)

@@ -150,5 +150,6 @@ def find_project_python(
         "python",
         f"no virtualenv in {project_dir} (.venv, venv, a uv workspace's or Poetry's) "
         "and no `python` on PATH",
+        why="the project is checked with its own interpreter, which has its dependencies",
         fix="set the `python` input to the interpreter of the project's environment",
     )

@@ -13,6 +13,7 @@ import re
 import subprocess
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from importlib.resources import files
@@ -78,6 +79,32 @@ class InitInputs(ActionInputs):
     force: bool = Field(default=False, description="Overwrite files that exist.")
     dry_run: bool = Field(default=False, description="Show the plan; write nothing.")
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """The app, the ref and the release, when given, each parse."""
+        errors = []
+        if self.app is not None and not APP_TARGET.match(self.app):
+            errors.append(
+                InputError(
+                    "app",
+                    f"expected MODULE:ATTRIBUTE such as app.main:app, got {self.app!r}",
+                    why="the workflows import the app by its module path and the name bound "
+                    "to FastAPI() in it",
+                    fix="leave it unset to find the app in the source",
+                )
+            )
+        if self.ref is not None and not COMMIT.match(self.ref):
+            errors.append(InputError("ref", REF_EXPECTED + f", got {self.ref!r}", why=REF_WHY))
+        if self.release is not None and not VERSION.match(self.release):
+            errors.append(InputError("release", f"expected X.Y.Z, got {self.release!r}"))
+        return errors
+
+
+REF_EXPECTED = "expected a full commit hash (40 hex digits)"
+# Why init pins a commit, not a tag, from the user's side.
+REF_WHY = (
+    "a tag can be moved to other code; a commit hash cannot, so the callers run what you reviewed"
+)
+
 
 @dataclass
 class PlannedFile:
@@ -94,7 +121,7 @@ def release_of(inputs: InitInputs) -> render.Release:
     installed = version("fastapi-ci")
     wanted = inputs.release or installed
     matched = VERSION.match(wanted)
-    if matched is None:
+    if matched is None:  # the installed version's (the model checked the input's)
         raise InputError("release", f"expected X.Y.Z, got {wanted!r}")
     commit = inputs.ref
     if commit is None:
@@ -109,8 +136,8 @@ def release_of(inputs: InitInputs) -> render.Release:
             fix="pass --ref with the commit of the release tag: git ls-remote "
             f"https://github.com/{render.LIBRARY} refs/tags/v{matched.group(1)}",
         )
-    if not COMMIT.match(commit):
-        raise InputError("ref", f"expected a full commit hash (40 hex digits), got {commit!r}")
+    if not COMMIT.match(commit):  # the bundled one's (the model checked the input's)
+        raise InputError("ref", REF_EXPECTED + f", got {commit!r}", why=REF_WHY)
     return render.Release(commit=commit, version=matched.group(1))
 
 
@@ -173,10 +200,8 @@ def run_init(inputs: InitInputs, console: Console) -> ActionResult:
     """Detect the project, plan the files, and write the plan unless it is a dry run."""
     root = Path(inputs.path)
     if not root.is_dir():
-        raise InputError("path", f"{root} is not a directory")
-    if inputs.app is not None and not APP_TARGET.match(inputs.app):
         raise InputError(
-            "app", f"expected MODULE:ATTRIBUTE such as app.main:app, got {inputs.app!r}"
+            "path", f"{root} is not a directory", fix="give the repository's root directory"
         )
     release = release_of(inputs)
     detection = detect(root, inputs.app, inputs.working_directory, inputs.package_manager)

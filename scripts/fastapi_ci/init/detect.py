@@ -172,6 +172,7 @@ def locate_app(root: Path, app: str | None, working_directory: str | None) -> Ap
         raise InputError(
             "app",
             f"no module-level `NAME = FastAPI(...)` found under {root}",
+            why="init reads the source to find the app the workflows import and export",
             fix="pass the app as --app MODULE:ATTRIBUTE (and --working-directory)",
         )
     best = found[0]
@@ -179,7 +180,10 @@ def locate_app(root: Path, app: str | None, working_directory: str | None) -> Ap
     if tied:
         listed = ", ".join(f"{each.target} in {each.directory}" for each in [best, *tied])
         raise InputError(
-            "app", f"several FastAPI apps look alike: {listed}", fix="choose one with --app"
+            "app",
+            f"several FastAPI apps look alike: {listed}",
+            why="the workflows check and deploy one app, and init will not guess which",
+            fix="choose one with --app",
         )
     return best
 

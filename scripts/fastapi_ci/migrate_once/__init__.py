@@ -19,6 +19,7 @@ import shlex
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from fastapi_ci.action_io import (
     ActionResult,
     Annotation,
     Console,
+    input_name,
     markdown_cell,
 )
 from fastapi_ci.errors import CheckFailed, InputError
@@ -112,17 +114,110 @@ class MigrateOnceInputs(ActionInputs):
     )
     report_path: str | None = Field(default=None, description="Where to write the JSON report.")
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """The command splits, env names are names, the database URL's port is a number, and
+        the chosen runner has the inputs it needs."""
+        errors = [*self._command_errors(), *self._value_errors()]
+        needed = {
+            "docker": ("image",),
+            "kubernetes": ("image",),
+            "ecs": ("cluster", "task_definition"),
+        }.get(self.runner, ())
+        errors += [
+            InputError(
+                input_name(name),
+                f"is required with runner {self.runner}",
+                why=RUNNER_NEEDS.get(name, ""),
+                fix=f"set {input_name(name)}, or choose another runner",
+                docs="migrate-once#migrate-once",
+                related=("runner",),
+            )
+            for name in needed
+            if not getattr(self, name)
+        ]
+        return errors
+
+    def _command_errors(self) -> list[InputError]:
+        why = "the command runs without a shell, so it is split into words as a shell would"
+        try:
+            words = shlex.split(self.command)
+        except ValueError as error:
+            return [
+                InputError(
+                    "command",
+                    f"cannot split {self.command!r}: {error}",
+                    why=why,
+                    fix="close the quote, or escape it with a backslash",
+                )
+            ]
+        if not words:
+            return [
+                InputError("command", "is empty", why=why, fix="leave it unset for the default")
+            ]
+        return []
+
+    def _value_errors(self) -> list[InputError]:
+        errors = []
+        bad_names = [
+            name
+            for name in (item.partition("=")[0] for item in self.env)
+            if not ENV_NAME.match(name)
+        ]
+        if bad_names:
+            errors.append(
+                InputError(
+                    "env",
+                    f"not a valid environment variable name: {', '.join(map(repr, bad_names))}",
+                    why="a process environment holds only names of letters, digits and _ "
+                    "(not starting with a digit)",
+                    fix="write each item as NAME=VALUE, or NAME to copy it from this step",
+                    docs="migrate-once#migrate-once",
+                )
+            )
+        if self.database_url is not None and not _port_is_a_number(
+            self.database_url.get_secret_value()
+        ):
+            errors.append(
+                InputError(
+                    "database-url",
+                    "the port is not a number",
+                    fix="write it as scheme://user:password@host:5432/database",
+                )
+            )
+        return errors
+
+
+# Why each runner-specific input is needed, from the user's side.
+RUNNER_NEEDS = {
+    "image": "the migration must run with the NEW image, the code of the version being "
+    "deployed, not whatever the runner has",
+    "cluster": "the task runs in an ECS cluster, which has no default here",
+    "task_definition": "the task is started from a task definition (the NEW image's revision)",
+}
+
+
+def _port_is_a_number(url: str) -> bool:
+    try:
+        urlsplit(url).port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    return True
+
 
 def migration_environment(inputs: MigrateOnceInputs, environ: dict[str, str]) -> dict[str, str]:
     """The variables the migration gets on top of its runner's own environment."""
     variables: dict[str, str] = {}
     for item in inputs.env:
-        name, has_value, value = item.partition("=")
-        if not ENV_NAME.match(name):
-            raise InputError("env", f"{name!r} is not a valid environment variable name")
+        name, has_value, value = item.partition("=")  # a name: the model checked it
         if not has_value:
             if name not in environ:
-                raise InputError("env", f"{name} is not set in this step's environment")
+                raise InputError(
+                    "env",
+                    f"{name} is not set in this step's environment",
+                    why="an item without `=` copies the variable from this step's environment",
+                    fix=f"set {name} in the step's `env:` (from a secret), or write {name}=VALUE",
+                    docs="migrate-once#migrate-once",
+                )
             value = environ[name]
         variables[name] = value
     if inputs.database_url is not None:
@@ -146,6 +241,8 @@ def probe_database(url: str) -> None:
         reason = error.strerror or type(error).__name__
         raise CheckFailed(
             f"the database at {parts.hostname}:{port} is unreachable: {reason}",
+            why="the migration would fail the same way after its job had started; checked "
+            "first, it fails in one line",
             fix="check DATABASE_URL and that the database accepts connections from this runner",
         ) from None
 
@@ -154,8 +251,7 @@ def build_runner(inputs: MigrateOnceInputs) -> Runner:
     """The runner for `inputs.runner`, after checking the inputs that runner needs."""
 
     def require(value: str | None, name: str) -> str:
-        if not value:
-            raise InputError(name, f"is required with runner {inputs.runner}")
+        assert value, f"cross_input_errors: {name} is required with runner {inputs.runner}"
         return value
 
     if inputs.runner == "local":
@@ -191,12 +287,7 @@ def run_migrate_once(
     inputs: MigrateOnceInputs, console: Console, runner: Runner | None = None
 ) -> ActionResult:
     """Run the migration once on the chosen runner and judge it by its exit code."""
-    try:
-        command = shlex.split(inputs.command)
-    except ValueError as error:
-        raise InputError("command", f"cannot split {inputs.command!r}: {error}") from None
-    if not command:
-        raise InputError("command", "is empty")
+    command = shlex.split(inputs.command)  # the model checked it splits into words
     env = migration_environment(inputs, dict(console.env))
     chosen = runner or build_runner(inputs)
     database_url = env.get("DATABASE_URL") or (
@@ -226,7 +317,14 @@ def run_migrate_once(
     log = parse_migration_log(outcome.logs)
     if log.command_not_found and outcome.exit_code == EXIT_COMMAND_NOT_FOUND:
         where = inputs.working_directory if inputs.runner == "local" else inputs.image
-        raise InputError("command", f"{log.command_not_found!r} was not found (in {where})")
+        raise InputError(
+            "command",
+            f"{log.command_not_found!r} was not found (in {where})",
+            why="the command runs where the migration runs (the NEW image, or the working "
+            "directory), not on the runner",
+            fix="install it there, or give its full path",
+            docs="migrate-once#migrate-once",
+        )
     unserialized = unserialized_because(inputs, log)
     if unserialized:
         console.warning(f"concurrent runs are NOT serialized: {unserialized}", title="migrate-once")

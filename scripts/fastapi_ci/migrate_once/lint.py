@@ -206,12 +206,18 @@ def run_probe(
                 raise InputError(
                     "since",
                     f"{since!r} is not a revision of {project / config} (alembic: {reason})",
+                    why="only the revisions after the one the running release is at can break "
+                    "it; an unknown revision leaves nothing to compare",
+                    docs="migrate-once#migrate-once",
                     fix="give the revision the running release is at (`alembic current`, or "
                     "`alembic history`), or leave `since` empty to lint every revision",
                 )
             if completed.returncode == PROBE_EXIT_TARGET_REFUSED:
                 raise CheckFailed(
                     f"no throwaway database can be guaranteed: {reason}",
+                    why="`alembic check` upgrades a database to compare it with the models; "
+                    "it must never be a database that holds data",
+                    docs="migrate-once#migrate-once",
                     fix="give check-database-url (a server where migration-lint may create a "
                     "scratch database), or make env.py use DATABASE_URL / sqlalchemy.url",
                 )
@@ -233,7 +239,11 @@ def squawk_binary() -> str:
     beside = Path(sys.executable).with_name("squawk")
     found = str(beside) if beside.exists() else shutil.which("squawk")
     if found is None:
-        raise CheckFailed("squawk is not installed", fix="pip install squawk-cli")
+        raise CheckFailed(
+            "squawk is not installed",
+            why="migration-lint checks the SQL each revision renders with squawk",
+            fix="pip install squawk-cli",
+        )
     return found
 
 
@@ -431,10 +441,18 @@ def lint_migrations(inputs: MigrationLintInputs, console: Console) -> LintReport
     """Render, squawk, trace, opt-outs, heads and drift: the whole lint, as a report."""
     project = Path(inputs.alembic_dir)
     if not project.is_dir():
-        raise InputError("alembic-dir", f"{project} is not a directory")
+        raise InputError(
+            "alembic-dir",
+            f"{project} is not a directory",
+            fix="give the directory that holds alembic.ini, relative to the working directory",
+            docs="migrate-once#migrate-once",
+        )
     if not (project / inputs.alembic_config).is_file():
         raise InputError(
-            "alembic-config", f"{project / inputs.alembic_config} is not a file (in alembic-dir)"
+            "alembic-config",
+            f"{project / inputs.alembic_config} is not a file (in alembic-dir)",
+            fix="give the config's path relative to alembic-dir",
+            docs="migrate-once#migrate-once",
         )
     python = find_project_python(project, inputs.python)
     rendered = run_probe(
@@ -445,6 +463,9 @@ def lint_migrations(inputs: MigrationLintInputs, console: Console) -> LintReport
             "render-url",
             f"env.py rendered SQL for {rendered['dialect']}, not PostgreSQL: make its offline "
             "mode use DATABASE_URL or sqlalchemy.url",
+            why="the lint rules are PostgreSQL's: SQL rendered for another database would "
+            "be judged by the wrong rules",
+            docs="migrate-once#migrate-once",
         )
     excluded = [
         rule

@@ -104,7 +104,14 @@ def _requirements_file(inputs: QualityGateInputs, project: Project) -> Path | No
         return None
     requirements = project.root / inputs.requirements
     if not requirements.is_file():
-        raise InputError("requirements", f"{inputs.requirements} is not a file in {inputs.path}")
+        raise InputError(
+            "requirements",
+            f"{inputs.requirements} is not a file in {inputs.path}",
+            why="pip-audit audits the exact versions this file pins",
+            fix="give the file's path relative to `path` (requirements.txt, uv.lock, "
+            "poetry.lock), or leave it unset",
+            docs="quality-gate#quality-gate",
+        )
     if locks.is_lock_file(requirements):
         locks.pinned_packages(requirements)  # not a uv or Poetry lock: exit 2 now
     return requirements

@@ -71,7 +71,11 @@ def pinned_packages(lock_file: Path) -> list[PinnedPackage]:
     packages = lock.get("package")
     if not isinstance(packages, list):
         raise InputError(
-            "requirements", f"{lock_file} has no [[package]] tables (not a uv or Poetry lock)"
+            "requirements",
+            f"{lock_file} has no [[package]] tables (not a uv or Poetry lock)",
+            why="a .lock file is read as uv's or Poetry's to find the pinned versions",
+            fix="give uv.lock, poetry.lock or a pinned requirements file",
+            docs="quality-gate#quality-gate",
         )
     return [
         PinnedPackage(str(package["name"]), str(package["version"]))

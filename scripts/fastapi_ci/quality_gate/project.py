@@ -246,12 +246,21 @@ def load_project(
     """
     root = Path(path_input).absolute()
     if not root.is_dir():
-        raise InputError("path", f"{path_input} is not a directory")
+        raise InputError(
+            "path",
+            f"{path_input} is not a directory",
+            fix="give the project's directory relative to the working directory (and check "
+            "the job checked the repository out)",
+            docs="quality-gate#quality-gate",
+        )
     if not _looks_like_python_project(root):
         raise InputError(
             "path",
             f"{path_input} is not a Python project (no pyproject.toml, setup.py, setup.cfg, "
             "requirements*.txt or .py file)",
+            why="the checks read a Python project's source and its configuration",
+            fix="point `path` at the directory that holds pyproject.toml",
+            docs="quality-gate#quality-gate",
         )
     try:
         python = find_project_python(root, python_input, env=env)
@@ -340,6 +349,9 @@ def probe_interpreter(
             f"{'them' if len(missing) > 1 else 'it'} in the project's environment or disable "
             f"the check{'s' if len(checks) > 1 else ''} with "
             + ", ".join(f"{check}: false" for check in checks),
+            why="each check runs with the project's interpreter, so it sees the project's "
+            "own dependencies and versions",
+            docs="quality-gate#quality-gate",
         )
     return InterpreterProbe(versions=dict(answer.get("versions", {})))
 

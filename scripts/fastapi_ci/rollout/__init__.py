@@ -138,15 +138,25 @@ class RolloutInputs(ServiceInputs):
         description="Environment changes for the new version, KEY=VALUE each (shell-split).",
     )
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """Every `env` item is KEY=VALUE."""
+        malformed = [item for item in self.env if not item.partition("=")[0] or "=" not in item]
+        if not malformed:
+            return []
+        return [
+            InputError(
+                "env",
+                f"expected KEY=VALUE, got {', '.join(map(repr, malformed))}",
+                why="each item sets one variable of the new version; without `=` there is "
+                "no value to set",
+                fix="write each item as KEY=VALUE (KEY= sets an empty value)",
+                docs="rollout#rollout",
+            )
+        ]
+
     def env_overrides(self) -> dict[str, str]:
-        """`env` as a mapping; an item without `=` is an input error."""
-        pairs: dict[str, str] = {}
-        for item in self.env:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise InputError("env", f"expected KEY=VALUE, got {item!r}")
-            pairs[key] = value
-        return pairs
+        """`env` as a mapping (the model checked every item is KEY=VALUE)."""
+        return dict(item.partition("=")[::2] for item in self.env)
 
 
 def run_rollout(inputs: RolloutInputs, console: Console) -> ActionResult:
@@ -248,18 +258,29 @@ class WaitStableInputs(ServiceInputs):
             raise ValueError(f"expected '', a /path or an http(s):// URL, got {value!r}")
         return http_url(value)
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """A health-url that is a path needs service-url to be joined to."""
+        if self.health_url.startswith("/") and not self.service_url:
+            return [
+                InputError(
+                    "health-url",
+                    f"{self.health_url!r} is a path, and service-url is not set",
+                    why="the readiness check runs from this runner, which needs the address "
+                    "where it reaches the service",
+                    fix="set service-url (http://host:port), give a full URL, or health-url: ''",
+                    docs="wait-stable#wait-stable",
+                    related=("service-url",),
+                )
+            ]
+        return []
+
     def readiness_url(self) -> str | None:
         """The absolute readiness URL, or None when the deep check is switched off."""
         if not self.health_url:
             return None
         if self.health_url.startswith(("http://", "https://")):
             return self.health_url
-        if not self.service_url:
-            raise InputError(
-                "health-url",
-                f"{self.health_url!r} is a path, and service-url is not set",
-                fix="set service-url (http://host:port), give a full URL, or health-url: ''",
-            )
+        assert self.service_url, "cross_input_errors: a path needs service-url"
         return urljoin(self.service_url.rstrip("/") + "/", self.health_url.lstrip("/"))
 
 

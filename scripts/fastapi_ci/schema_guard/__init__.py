@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Annotation, Console
 from fastapi_ci.errors import InputError
@@ -53,8 +53,17 @@ Semantics = Literal["auto", "fastapi", "openapi"]
 # GitHub refuses a step summary over 1 MiB; a few hundred rows stay far below that.
 SUMMARY_MAX_ROWS = 300
 
+
+def _app_target(value: str) -> str:
+    if not APP_TARGET.match(value):
+        raise ValueError("expected MODULE:ATTRIBUTE such as app.main:app")
+    return value
+
+
 AppTarget = Annotated[
-    str, Field(description="The FastAPI application to import, as MODULE:ATTRIBUTE (app.main:app).")
+    str,
+    AfterValidator(_app_target),
+    Field(description="The FastAPI application to import, as MODULE:ATTRIBUTE (app.main:app)."),
 ]
 AppDir = Annotated[str, Field(description="The directory the app's module is imported from.")]
 Interpreter = Annotated[
@@ -294,7 +303,10 @@ def run_schema_guard(inputs: SchemaGuardInputs, console: Console) -> ActionResul
             raise InputError(
                 "golden",
                 f"{golden} does not exist",
+                why="schema-guard compares the app's schema with the committed golden file; "
+                "without one, no change can be seen",
                 fix="create it with `fastapi-ci schema-guard --update ...` and commit it",
+                docs="schema-guard#schema-guard",
             )
         write_atomically(golden, current_text, "golden")
         return ActionResult(

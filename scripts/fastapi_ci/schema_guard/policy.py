@@ -27,6 +27,10 @@ _LEVELS: tuple[str, ...] = get_args(SeverityLevel)
 # oasdiff's spellings, so a team can reuse its file as is.
 _OASDIFF_LEVELS = {"err": "error", "warn": "warning"}
 _RULE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_IGNORE_FILE_FIX = (
+    "write a YAML list of entries such as `- {fingerprint: <from the report>, "
+    "reason: <why it is accepted>, expires: 2026-12-31}`"
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ def _read_severity_levels(path: Path) -> dict[str, SeverityLevel]:
                 "severity-levels",
                 f"{path}:{number}: expected `RULE-ID LEVEL` with LEVEL one of "
                 f"{', '.join(_LEVELS)}, got {line.strip()!r}",
+                why="each line sets the level of one rule; a line read otherwise would "
+                "change a verdict silently",
+                fix="write one `RULE-ID LEVEL` per line (`#` starts a comment)",
+                docs="schema-guard#schema-guard",
             )
         levels[words[0]] = level  # type: ignore[assignment]  # checked against _LEVELS
     return levels
@@ -110,19 +118,33 @@ def _read_ignores(path: Path) -> list[Ignore]:
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise InputError("ignore-file", f"{path}: expected a list of {{fingerprint, reason}}")
+        raise InputError(
+            "ignore-file",
+            f"{path}: expected a list of {{fingerprint, reason}}",
+            fix=_IGNORE_FILE_FIX,
+            docs="schema-guard#schema-guard",
+        )
     ignores: list[Ignore] = []
     for index, entry in enumerate(entries, start=1):
         where = f"{path}: entry {index}"
         if not isinstance(entry, dict) or set(entry) - {"fingerprint", "reason", "expires"}:
             raise InputError(
-                "ignore-file", f"{where}: expected fingerprint, reason and optional expires"
+                "ignore-file",
+                f"{where}: expected fingerprint, reason and optional expires",
+                fix=_IGNORE_FILE_FIX,
+                docs="schema-guard#schema-guard",
             )
         fingerprint, reason = entry.get("fingerprint"), entry.get("reason")
         if not isinstance(fingerprint, str) or not fingerprint:
             raise InputError("ignore-file", f"{where}: `fingerprint` is missing")
         if not isinstance(reason, str) or not reason.strip():
-            raise InputError("ignore-file", f"{where}: `reason` is required (why is it accepted?)")
+            raise InputError(
+                "ignore-file",
+                f"{where}: `reason` is required (why is it accepted?)",
+                why="an accepted breaking change stays in the file; the reason tells the next "
+                "reader why clients could take it",
+                docs="schema-guard#schema-guard",
+            )
         ignores.append(Ignore(fingerprint, reason.strip(), _expiry(entry.get("expires"), where)))
     return ignores
 

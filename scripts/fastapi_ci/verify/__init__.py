@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +147,22 @@ class VerifyInputs(ServiceInputs):
     def _http_url(cls, value: str) -> str:
         return http_url(value.strip()).rstrip("/")
 
+    def cross_input_errors(self, env: Mapping[str, str]) -> list[InputError]:
+        """The verify phase names the service it may roll back."""
+        if self.phase == "verify" and self.rollback and not self.service:
+            return [
+                InputError(
+                    "service",
+                    "is required to roll back",
+                    why="a failed verdict rolls the service back to the old version, so "
+                    "verify must know which service that is",
+                    fix="name the service, or set rollback: false",
+                    docs="verify#verify",
+                    related=("phase", "rollback"),
+                )
+            ]
+        return []
+
     def thresholds(self) -> Thresholds:
         """The limits, in seconds."""
         return Thresholds(
@@ -184,7 +201,14 @@ def read_baseline(path: Path, explicit: bool) -> Samples | None:
     except OSError as error:
         raise InputError("baseline-file", f"cannot read {path}: {error.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise InputError("baseline-file", f"{path} is not a verify baseline: {error}") from None
+        raise InputError(
+            "baseline-file",
+            f"{path} is not a verify baseline: {error}",
+            why="the verify phase compares the new version with the figures the baseline "
+            "phase recorded for the old one",
+            fix="record it with phase: baseline before the rollout, with the same baseline-file",
+            docs="verify#verify",
+        ) from None
 
 
 def write_baseline(path: Path, samples: Samples, inputs: VerifyInputs) -> None:
@@ -311,10 +335,6 @@ def _smoke(inputs: VerifyInputs, document: dict[str, Any], smoke_plan: Any) -> S
 def run_verify(inputs: VerifyInputs, console: Console) -> ActionResult:
     """Baseline or verify, as `phase` says."""
     live_at = time.time()
-    if inputs.phase == "verify" and inputs.rollback and not inputs.service:
-        raise InputError(
-            "service", "is required to roll back", fix="name the service, or set rollback: false"
-        )
     document = load_document(Path(inputs.openapi), input_name="openapi")
     smoke_plan = without_readiness(plan(document, writes=inputs.smoke_writes), inputs)
     operations = [op for op in smoke_plan.operations if op.method == "GET"]
@@ -322,6 +342,8 @@ def run_verify(inputs: VerifyInputs, console: Console) -> ActionResult:
         raise InputError(
             "openapi",
             f"{inputs.openapi} has no GET operation callable without inventing data",
+            why="verify loads the service only with requests that cannot change its data",
+            docs="verify#verify",
             fix="give the required parameters an `example`, or mark an operation "
             "`x-fastapi-ci-smoke: true`",
         )

@@ -176,7 +176,10 @@ def test_an_env_name_missing_from_the_environment_is_bad_input() -> None:
     [
         (["--runner", "nomad"], "error: [migrate-once] input 'runner': Input should be"),
         (["--runner", "docker"], "error: [migrate-once] input 'image': is required with runner"),
-        (["--runner", "ecs"], "error: [migrate-once] input 'cluster': is required with runner"),
+        (
+            ["--runner", "ecs", "--task-definition", "app:1"],
+            "error: [migrate-once] input 'cluster': is required with runner",
+        ),
         (["--runner", "local", "--command", "'"], "error: [migrate-once] input 'command'"),
         (
             ["--runner", "local", "--command", "no-such-migrator up"],

@@ -69,7 +69,13 @@ class DockerRunner:
             container.remove(force=True)
             reason = str(getattr(error, "explanation", None) or error)
             if "executable file not found" in reason or "no such file" in reason.lower():
-                raise InputError("command", f"{job.command[0]!r} is not in {job.image}") from None
+                raise InputError(
+                    "command",
+                    f"{job.command[0]!r} is not in {job.image}",
+                    why="the migration runs in the NEW image, with the tools it holds",
+                    fix="install it in the image, or give its full path there",
+                    docs="migrate-once#migrate-once",
+                ) from None
             raise CheckFailed(f"the migration container did not start: {reason}") from None
         lines: list[str] = []
         reader = threading.Thread(

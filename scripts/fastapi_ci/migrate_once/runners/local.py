@@ -36,7 +36,12 @@ class LocalRunner:
     def run(self, job: MigrationJob, console: Console) -> RunOutcome:
         """Start the command, stream its output, and stop it at the timeout."""
         if not self.working_directory.is_dir():
-            raise InputError("working-directory", f"{self.working_directory} is not a directory")
+            raise InputError(
+                "working-directory",
+                f"{self.working_directory} is not a directory",
+                fix="give the directory that holds alembic.ini, relative to the working directory",
+                docs="migrate-once#migrate-once",
+            )
         try:
             process = subprocess.Popen(
                 job.command,

@@ -46,7 +46,13 @@ class EcsBackend:
     def _service(self) -> dict[str, Any]:
         response = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
         if not response.get("services"):
-            raise InputError("service", f"no {self.describe()}")
+            raise InputError(
+                "service",
+                f"no {self.describe()}",
+                why="a rollout updates an ECS service that exists; it never creates one",
+                fix="check service and cluster (and AWS_REGION), or create the service first",
+                docs="rollout#rollout",
+            )
         found: dict[str, Any] = response["services"][0]
         return found
 
@@ -187,6 +193,11 @@ class EcsBackend:
         """Point the service back at the previous task definition."""
         previous = self._previous_task_definition(self._service())
         if previous is None:
-            raise CheckFailed(f"{self.describe()} has no previous task definition")
+            raise CheckFailed(
+                f"{self.describe()} has no previous task definition",
+                why="a rollback returns to the version before this rollout, and the "
+                "orchestrator kept none (a first deploy, or its history was pruned)",
+                docs="wait-stable#wait-stable",
+            )
         self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=previous)
         return self._image(previous)

@@ -123,7 +123,13 @@ class KubernetesBackend:
             )
         except ApiException as error:
             if error.status == 404:
-                raise InputError("service", f"no {self.describe()}") from None
+                raise InputError(
+                    "service",
+                    f"no {self.describe()}",
+                    why="a rollout updates a Deployment that exists; it never creates one",
+                    fix="check service, namespace and kube-context, or apply the Deployment first",
+                    docs="rollout#rollout",
+                ) from None
             raise CheckFailed(f"cannot read {self.describe()}: {error.reason}") from None
 
     def _image_of(self, pod_spec: Any) -> str:
@@ -289,7 +295,12 @@ class KubernetesBackend:
         deployment = self._read()
         previous = self._previous_replica_set(deployment)
         if previous is None:
-            raise CheckFailed(f"{self.describe()} has no previous ReplicaSet to roll back to")
+            raise CheckFailed(
+                f"{self.describe()} has no previous ReplicaSet to roll back to",
+                why="a rollback returns to the version before this rollout, and the "
+                "orchestrator kept none (a first deploy, or its history was pruned)",
+                docs="wait-stable#wait-stable",
+            )
         from kubernetes.client import ApiClient
 
         # The client's serializer is untyped; it turns the model into the API's JSON shape.

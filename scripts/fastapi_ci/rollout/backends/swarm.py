@@ -86,7 +86,9 @@ class SwarmBackend:
             raise InputError(
                 "service",
                 f"no swarm service {self.service!r} on this engine",
+                why="a rollout updates a service that exists; it never creates one",
                 fix="create it first (docker service create ...), or check DOCKER_HOST",
+                docs="rollout#rollout",
             ) from None
         except docker.errors.APIError as error:
             raise CheckFailed(
@@ -254,7 +256,12 @@ class SwarmBackend:
             service = self.api.inspect_service(self.service)
             previous = service.get("PreviousSpec")
             if not previous:
-                raise CheckFailed(f"swarm service {self.service} has no previous spec")
+                raise CheckFailed(
+                    f"swarm service {self.service} has no previous spec",
+                    why="a rollback returns to the version before this rollout, and the "
+                    "orchestrator kept none (a first deploy, or its history was pruned)",
+                    docs="wait-stable#wait-stable",
+                )
             template = previous["TaskTemplate"]
             # The nodes that ran the previous version still hold its image: a wrong
             # password must not keep the failed version serving.
