@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import (
+from tests.support.components import (
     EXAMPLE_SERVICE,
     BuildKit,
     Postgres,
@@ -25,8 +25,8 @@ from tests.components import (
     find_buildkit,
     throwaway_database,
 )
-from tests.kubernetes import Cluster, connect, kubeconfig_path
-from tests.swarm import Versions, ensure_swarm, push_versions
+from tests.support.kubernetes_cluster import Cluster, connect, kubeconfig_path
+from tests.support.swarm import Versions, ensure_swarm, push_versions
 
 # The fixture projects' own suites are run by the gate under test, never collected here.
 collect_ignore_glob = ["fixtures/projects/*"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT, component_missing
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT, component_missing
 
 LIBRARY = "fastapi-ci/fastapi-ci"
 STANDINS = Path(__file__).parent / "standins"

@@ -14,9 +14,15 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.components import Registry
 from tests.e2e.conftest import ActRun, CallerRepository, RunAct
-from tests.swarm import SwarmService, Versions, create_service, remove_service, serving_image
+from tests.support.components import Registry
+from tests.support.swarm import (
+    SwarmService,
+    Versions,
+    create_service,
+    remove_service,
+    serving_image,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
@@ -117,7 +123,7 @@ def example_head() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from tests.components import EXAMPLE_SERVICE
+    from tests.support.components import EXAMPLE_SERVICE
 
     config = Config(str(EXAMPLE_SERVICE / "alembic.ini"))
     config.set_main_option("script_location", str(EXAMPLE_SERVICE / "app" / "alembic"))

@@ -1,9 +1,10 @@
 """`deploy.yml` with target kubernetes, called from a service repository, under act.
 
 The Deployment already runs v1 on the real cluster of `.ci/kubernetes.sh` (host network,
-127.0.0.1:PORT, see tests/kubernetes.py); the workflow gates, builds and pushes the caller's
-code to the local registry, migrates the database once with a Job of the new image, rolls
-the Deployment out, waits until it is stable and ready, and verifies it against v1's baseline.
+127.0.0.1:PORT, see tests/support/kubernetes_cluster.py); the workflow gates, builds and pushes
+the caller's code to the local registry, migrates the database once with a Job of the new image,
+rolls the Deployment out, waits until it is stable and ready, and verifies it against v1's
+baseline.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ import httpx
 import pytest
 import yaml
 
-from tests.components import Postgres, Registry
 from tests.e2e.conftest import CallerRepository, RunAct
 from tests.e2e.test_deploy_workflow import deploy_caller, example_head, head_revision
-from tests.kubernetes import Cluster, Deployment, create_deployment, namespace, template_image
-from tests.swarm import Versions
+from tests.support.components import Postgres, Registry
+from tests.support.kubernetes_cluster import (
+    Cluster,
+    Deployment,
+    create_deployment,
+    namespace,
+    template_image,
+)
+from tests.support.swarm import Versions
 
 pytestmark = [
     pytest.mark.kubernetes,

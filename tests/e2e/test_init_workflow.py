@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from fastapi_ci.cli import main
-from tests.components import REPO_ROOT
 from tests.e2e.conftest import CallerRepository, RunAct
+from tests.support.components import REPO_ROOT
 
 PROJECT = REPO_ROOT / "tests" / "fixtures" / "projects" / "init-uv"
 RELEASE_COMMIT = "0123456789abcdef0123456789abcdef01234567"

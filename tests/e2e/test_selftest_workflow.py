@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.components import REPO_ROOT, Registry, free_port
 from tests.e2e.conftest import CallerRepository, RunAct, copy_tracked_files
+from tests.support.components import REPO_ROOT, Registry, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry]
 

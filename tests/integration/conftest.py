@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.components import (
+from tests.support.components import (
     EXAMPLE_SERVICE,
     REPO_ROOT,
     Postgres,
@@ -24,7 +24,13 @@ from tests.components import (
     component_missing,
     free_port,
 )
-from tests.swarm import SwarmService, Versions, create_service, push_faulty_versions, remove_service
+from tests.support.swarm import (
+    SwarmService,
+    Versions,
+    create_service,
+    push_faulty_versions,
+    remove_service,
+)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # The pip a runner's Python brings (actions/setup-python's 3.11, Ubuntu's python3-venv).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 INSTALL = REPO_ROOT / "actions" / "_shared" / "install-fastapi-ci.sh"
 # Where the script puts what actions/cache saves (the venv, a fetched uv), under RUNNER_TEMP.

@@ -34,7 +34,7 @@ from fastapi_ci.clients.ecr import Ecr
 from fastapi_ci.clients.registry import parse_reference
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.retry import RetryPolicy
-from tests.components import EXAMPLE_SERVICE, Registry, free_port
+from tests.support.components import EXAMPLE_SERVICE, Registry, free_port
 
 FASTAPI_CI = str(Path(sys.executable).parent / "fastapi-ci")
 PREFIX = BUILD_PUSH.env_prefix

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.components import BuildKit, Registry
+from tests.support.components import BuildKit, Registry
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.buildkit]
 

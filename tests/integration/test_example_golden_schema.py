@@ -8,7 +8,7 @@ import pytest
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.cli import ACTIONS
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
 
 
 def test_example_service_matches_its_committed_golden_schema(

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.components import EXAMPLE_SERVICE
 from tests.integration.conftest import (
     DisposablePostgres,
     RunningService,
     alembic,
     example_env,
 )
+from tests.support.components import EXAMPLE_SERVICE
 
 
 def tables(database_url: str) -> set[str]:

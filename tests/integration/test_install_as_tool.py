@@ -25,10 +25,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.components import REPO_ROOT, free_port
 from tests.e2e.conftest import copy_tracked_files
 from tests.integration.conftest import step_script, venv_with_pip_23
-from tests.unit.test_release import RELEASE, commit_all, git, set_version
+from tests.support.components import REPO_ROOT, free_port
+from tests.support.release import RELEASE, commit_all, git, set_version
 
 BIN = Path(sys.executable).parent
 UV = shutil.which("uv") or str(BIN / "uv")

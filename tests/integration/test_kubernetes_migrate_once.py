@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import Registry
 from tests.integration.test_migrate_once import (
     assert_applied_exactly_once,
     ddl_counts,
@@ -27,8 +26,9 @@ from tests.integration.test_migrate_once import (
     run_concurrently,
     start_migrate_once,
 )
-from tests.kubernetes import Cluster, deployment_manifest, namespace
-from tests.swarm import Versions
+from tests.support.components import Registry
+from tests.support.kubernetes_cluster import Cluster, deployment_manifest, namespace
+from tests.support.swarm import Versions
 
 pytestmark = [
     pytest.mark.kubernetes,

@@ -1,8 +1,8 @@
 """rollout + wait-stable on a real Kubernetes Deployment of the example service.
 
 The cluster is the one `.ci/kubernetes.sh` starts (real kubelet, real containerd). The
-Deployment runs on the host network at 127.0.0.1:PORT (see tests/kubernetes.py), so the
-request loop and the readiness checks never leave loopback.
+Deployment runs on the host network at 127.0.0.1:PORT (see tests/support/kubernetes_cluster.py),
+so the request loop and the readiness checks never leave loopback.
 """
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.components import Postgres
 from tests.integration.test_rollout_swarm import request_loop
-from tests.kubernetes import Cluster, Deployment, create_deployment, namespace, running_images
-from tests.kubernetes import template_image as deployment_image
-from tests.swarm import Versions, run_action
+from tests.support.components import Postgres
+from tests.support.kubernetes_cluster import (
+    Cluster,
+    Deployment,
+    create_deployment,
+    namespace,
+    running_images,
+)
+from tests.support.kubernetes_cluster import template_image as deployment_image
+from tests.support.swarm import Versions, run_action
 
 pytestmark = [
     pytest.mark.kubernetes,

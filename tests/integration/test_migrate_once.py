@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from fastapi_ci.migration_lock import lock_key
-from tests.components import (
+from tests.support.components import (
     REPO_ROOT,
     Postgres,
     Registry,

@@ -18,7 +18,7 @@ import pytest
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.migrate_once import MIGRATION_LINT
 from fastapi_ci.migrate_once.lint import LintReport, MigrationLintInputs, lint_migrations
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT, Postgres, postgres_settings
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT, Postgres, postgres_settings
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "migrate_once"
 REVISIONS = FIXTURES / "lint_revisions"

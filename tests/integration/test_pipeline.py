@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
 
 PIPELINE_TIMEOUT_SECONDS = 900
 RUN_WITHOUT_COMPONENTS = ("example-venv", "quality-gate", "schema-guard", "migration-lint",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.components import REPO_ROOT
 from tests.e2e.conftest import copy_tracked_files
+from tests.support.components import REPO_ROOT
 
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 PROJECTS = REPO_ROOT / "tests" / "fixtures" / "projects"

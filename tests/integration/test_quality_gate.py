@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import pytest
 
 from fastapi_ci import cli
-from tests.components import EXAMPLE_SERVICE
-from tests.projects import BuiltProject, built_project, project_copy
+from tests.support.components import EXAMPLE_SERVICE
 from tests.support.github import read_outputs
+from tests.support.projects import BuiltProject, built_project, project_copy
 
 ALL_CHECKS = ["ruff", "format", "mypy", "bandit", "audit", "tests", "coverage"]
 COPY_IGNORE = shutil.ignore_patterns(

@@ -5,7 +5,7 @@ version serving, say `rolled-back: true` and exit 1: an internal error (a readin
 nested past Python's stack), a gzip bomb, a slow-loris readiness endpoint, a cancellation
 (SIGINT, SIGTERM), a registry that refuses the login, and a re-run that rolls the same
 digest again after a run that never judged it. The hostile readiness endpoints are a real
-server on 127.0.0.1 (tests/hostile_http.py); the service, its tasks and the rollback are
+server on 127.0.0.1 (tests/support/hostile_http.py); the service, its tasks and the rollback are
 the real Swarm's.
 """
 
@@ -23,8 +23,14 @@ import pytest
 
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.rollout.backends.swarm import SwarmBackend
-from tests.hostile_http import hostile_server
-from tests.swarm import SwarmService, Versions, assert_rolled_back_to_v1, roll_out, wait_stable
+from tests.support.hostile_http import hostile_server
+from tests.support.swarm import (
+    SwarmService,
+    Versions,
+    assert_rolled_back_to_v1,
+    roll_out,
+    wait_stable,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 

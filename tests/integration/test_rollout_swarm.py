@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.swarm import (
+from tests.support.swarm import (
     SwarmService,
     assert_rolled_back_to_v1,
     roll_out,

@@ -1,9 +1,9 @@
 """verify on the real Kubernetes cluster: a bad v2 is detected under load and rolled back.
 
 The cluster is the one `.ci/kubernetes.sh` starts. The Deployment runs on the host network at
-127.0.0.1:PORT (tests/kubernetes.py), so the load, the smoke tests and the readiness checks
-never leave loopback. The rollback is the backend's own: the Deployment's template goes back
-to the previous ReplicaSet's, as `kubectl rollout undo` does.
+127.0.0.1:PORT (tests/support/kubernetes_cluster.py), so the load, the smoke tests and the
+readiness checks never leave loopback. The rollback is the backend's own: the Deployment's
+template goes back to the previous ReplicaSet's, as `kubectl rollout undo` does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.integration.test_verify_swarm import (
     findings,
     load_args,
 )
-from tests.kubernetes import (
+from tests.support.kubernetes_cluster import (
     Cluster,
     Deployment,
     create_deployment,
@@ -31,7 +31,7 @@ from tests.kubernetes import (
     running_images,
     template_image,
 )
-from tests.swarm import Versions
+from tests.support.swarm import Versions
 
 pytestmark = [
     pytest.mark.kubernetes,

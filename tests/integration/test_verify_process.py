@@ -14,8 +14,8 @@ import pytest
 from fastapi_ci.action_io import main_for
 from fastapi_ci.verify import VERIFY
 from fastapi_ci.verify.load import REFERENCE
-from tests.components import EXAMPLE_SERVICE
 from tests.integration.conftest import RunningService, alembic
+from tests.support.components import EXAMPLE_SERVICE
 
 pytestmark = [pytest.mark.postgres]
 

@@ -13,11 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.components import EXAMPLE_SERVICE, Registry
 from tests.integration.conftest import FaultyVersions, alembic
 from tests.integration.test_rollout_swarm import roll_out, wait_stable
 from tests.integration.test_verify_process import run_verify
-from tests.swarm import SwarmService, Versions, create_service, remove_service, serving_image
+from tests.support.components import EXAMPLE_SERVICE, Registry
+from tests.support.swarm import (
+    SwarmService,
+    Versions,
+    create_service,
+    remove_service,
+    serving_image,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 

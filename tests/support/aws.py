@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from tests.components import component_missing, free_port
+from tests.support.components import component_missing, free_port
 
 REGION = "eu-west-1"
 

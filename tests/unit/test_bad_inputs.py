@@ -21,7 +21,7 @@ from fastapi_ci.cli import ACTIONS
 from fastapi_ci.errors import InputError
 from fastapi_ci.input_files import MAX_INPUT_FILE_BYTES
 from fastapi_ci.schema_guard import write_atomically
-from tests.components import EXAMPLE_SERVICE
+from tests.support.components import EXAMPLE_SERVICE
 
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:

@@ -27,7 +27,7 @@ from fastapi_ci.rollout.readiness import ReadinessPolicy
 from fastapi_ci.rollout.stable import StableOutcome, StableSettings, roll_back, wait_stable
 from fastapi_ci.step_summary import summary_from_template
 
-# What verify, the composition above rollout, builds on (see tests/unit/test_import_layers.py).
+# What verify, the composition above rollout, builds on (see tests/repo/test_import_layers.py).
 __all__ = [
     "ROLLOUT",
     "WAIT_STABLE",

@@ -10,7 +10,7 @@ import pytest
 
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.build_push import BUILD_PUSH
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "build_push"
 PREFIX = BUILD_PUSH.env_prefix

@@ -13,7 +13,7 @@ from fastapi_ci.build_push import BUILD_PUSH
 from fastapi_ci.build_push.build_secrets import materialize, parse_secrets, secret_values
 from fastapi_ci.build_push.policy import check_dockerfile
 from fastapi_ci.errors import InputError
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "build_push"
 PREFIX = BUILD_PUSH.env_prefix

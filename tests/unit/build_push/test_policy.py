@@ -9,7 +9,7 @@ import pytest
 from fastapi_ci.build_push.dockerfile import expand, parse_dockerfile, parse_instructions
 from fastapi_ci.build_push.policy import Finding, check_dockerfile
 from fastapi_ci.build_push.requirements import is_pinned
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "build_push"
 GOOD_TAIL = 'RUN useradd --uid 10001 app\nUSER 10001\nCMD ["python", "-m", "app"]\n'

@@ -13,7 +13,7 @@ from fastapi_ci.build_push.tags import (
     sanitize_tag,
 )
 from fastapi_ci.errors import InputError
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 EVENTS = REPO_ROOT / "tests" / "fixtures" / "build_push" / "events"
 SHA = "1f0e3c5b2a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"

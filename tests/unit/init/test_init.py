@@ -15,7 +15,7 @@ import yaml
 from fastapi_ci.build_push.policy import check_dockerfile
 from fastapi_ci.cli import main
 from fastapi_ci.init import render
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 PROJECTS = REPO_ROOT / "tests" / "fixtures" / "projects"
 RELEASE_COMMIT = "0123456789abcdef0123456789abcdef01234567"

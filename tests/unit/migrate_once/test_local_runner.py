@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi_ci.action_io import Console
 from fastapi_ci.migrate_once.runners import MigrationJob
 from fastapi_ci.migrate_once.runners.local import LocalRunner
-from tests.components import component_missing
+from tests.support.components import component_missing
 
 
 def test_alembic_is_found_in_the_uv_workspace_roots_venv(tmp_path: Path) -> None:

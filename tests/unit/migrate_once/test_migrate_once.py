@@ -17,7 +17,7 @@ from fastapi_ci.migrate_once import MigrateOnceInputs, migration_environment, ru
 from fastapi_ci.migrate_once.migration_log import parse_migration_log
 from fastapi_ci.migrate_once.runners import MigrationJob, RunOutcome
 from fastapi_ci.migration_lock import MigrationLockTimeoutError, migration_lock
-from tests.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
 
 LOCK = "INFO  [alembic.migration_lock] migration lock 'alembic_version'"
 LEADER_LOG = (

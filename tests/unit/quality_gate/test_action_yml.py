@@ -1,7 +1,7 @@
 """actions/quality-gate/action.yml's defaults, passed through env as the action does, run the gate.
 
 The wiring itself (every input through env, outputs from the step) is checked for every
-action by tests/unit/test_action_metadata.py.
+action by tests/repo/test_action_metadata.py.
 """
 
 from __future__ import annotations

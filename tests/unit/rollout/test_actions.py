@@ -11,8 +11,8 @@ import fastapi_ci.rollout as rollout
 from fastapi_ci.action_io import Console, execute
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE, WaitStableInputs
 from fastapi_ci.rollout.backend import Observation
-from tests.hostile_http import hostile_server
 from tests.support.github import read_outputs
+from tests.support.hostile_http import hostile_server
 from tests.unit.rollout.fake_backend import ScriptedBackend
 
 NEW = "registry.example/app:v2@sha256:2222"

@@ -17,7 +17,7 @@ from fastapi_ci.rollout.readiness import (
     probe_once,
     wait_ready,
 )
-from tests.hostile_http import hostile_server
+from tests.support.hostile_http import hostile_server
 
 
 class FakeTime:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from fastapi_ci.action_io import main_for
+from fastapi_ci.cli import ACTIONS
 from fastapi_ci.schema_guard.diff import diff_documents
 from fastapi_ci.schema_guard.report import Change
 
@@ -38,3 +40,8 @@ def find_change(changes: list[Change], rule: str, operation: str | None, locatio
 def shop_changes() -> list[Change]:
     """The changes from the shop app v1 to v2 (tests/fixtures/schema_apps/shop_v*.py)."""
     return diff_documents(app_spec("shop_v1"), app_spec("shop_v2"))
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """`fastapi-ci ARGV` in-process, as the CLI runs it, with only ENV as its environment."""
+    return main_for(ACTIONS, "test", argv, env or {})

@@ -16,15 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from fastapi_ci.action_io import main_for
-from fastapi_ci.cli import ACTIONS
 from fastapi_ci.openapi_document import dump_document
 from tests.support.github import read_outputs
-from tests.unit.schema_guard.conftest import FIXTURES, app_spec
-
-
-def run(argv: list[str], env: dict[str, str] | None = None) -> int:
-    return main_for(ACTIONS, "test", argv, env or {})
+from tests.unit.schema_guard.conftest import FIXTURES, app_spec, run
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import pytest
 
 from fastapi_ci.openapi_document import load_document
 from fastapi_ci.schema_guard import compare_documents
-from tests.components import REPO_ROOT, component_missing
+from tests.support.components import REPO_ROOT, component_missing
 from tests.unit.schema_guard.conftest import FIXTURES, app_spec
 from tests.unit.schema_guard.mutations import Pair, mutated_pairs, operation_slices, write_json
 

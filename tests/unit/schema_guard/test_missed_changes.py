@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from fastapi_ci.schema_guard import compare_documents
 from fastapi_ci.schema_guard.diff import diff_documents
 from fastapi_ci.schema_guard.report import Change
-from tests.unit.schema_guard.test_commands import run
+from tests.unit.schema_guard.conftest import run
 
 BODY = "request body application/json"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.schema_guard.test_commands import run
+from tests.unit.schema_guard.conftest import run
 
 ENV_PREFIX = "FASTAPI_CI_SCHEMA_DIFF_"
 

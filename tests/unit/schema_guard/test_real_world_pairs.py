@@ -8,7 +8,7 @@ import pytest
 
 from fastapi_ci.openapi_document import load_document
 from fastapi_ci.schema_guard.diff import diff_documents
-from tests.components import REPO_ROOT, component_missing
+from tests.support.components import REPO_ROOT, component_missing
 
 # CI clones the repository with shared/ beside it.
 BENCH_DIR = REPO_ROOT.parent / "shared" / "bench" / "openapi"

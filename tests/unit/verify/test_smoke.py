@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from fastapi_ci.verify.smoke import plan, run_smoke
-from tests.components import EXAMPLE_SERVICE
+from tests.support.components import EXAMPLE_SERVICE
 
 
 class Pet(BaseModel):

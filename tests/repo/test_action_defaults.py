@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from fastapi_ci import action_io
 from fastapi_ci.action_io import ActionInputs
-from tests.unit.test_action_metadata import ACTION_FILES, command_step
+from tests.support.actions import ACTION_FILES, command_step
 
 # An empty default is "unset" (an empty FASTAPI_CI_* variable is, see action_io): it agrees
 # with a model default that is empty too, and with nothing else.

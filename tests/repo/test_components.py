@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.components import REPO_ROOT, component_missing
+from tests.support.components import REPO_ROOT, component_missing
 
 
 def test_missing_component_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from fastapi_ci.step_summary import TEMPLATES
-from tests.components import REPO_ROOT, component_missing
+from tests.support.components import REPO_ROOT, component_missing
 
 PACKAGE = REPO_ROOT / "scripts" / "fastapi_ci"
 # Every action that writes a step summary renders it from its own package's templates.

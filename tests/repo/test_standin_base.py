@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 SCRIPT = REPO_ROOT / ".ci" / "standin-base.sh"
 

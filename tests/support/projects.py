@@ -13,9 +13,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.components import component_missing
+from tests.support.components import component_missing
 
-PROJECTS = Path(__file__).resolve().parent / "fixtures" / "projects"
+PROJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 
 # Where each project's app (the gate's `path`) and its virtualenv are, relative to its root.
 APP_DIRS = {"uv-workspace": "backend"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import re
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "scripts" / "fastapi_ci"
 MAX_BODY_LINES = 80

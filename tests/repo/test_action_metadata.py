@@ -7,30 +7,17 @@ passed through `env:` silently never arrives (act sets INPUT_* anyway, hiding th
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from fastapi_ci.action_io import Action, input_name
+from fastapi_ci.action_io import input_name
 from fastapi_ci.cli import ACTIONS
-from tests.components import REPO_ROOT
-
-ACTION_FILES = sorted((REPO_ROOT / "actions").glob("*/action.yml"))
-COMMAND = re.compile(r"^(?:exec )?fastapi-ci ([a-z-]+)\s*$")
-
-
-def command_step(metadata: dict[str, Any]) -> tuple[Action[Any], dict[str, Any]]:
-    """The step that runs `fastapi-ci <command>`, and that command's Action."""
-    for step in metadata["runs"]["steps"]:
-        match = COMMAND.match(step.get("run", "").strip())
-        if match:
-            return next(a for a in ACTIONS if a.name == match.group(1)), step
-    raise AssertionError("no step runs `fastapi-ci <command>`")
+from tests.support.actions import ACTION_FILES, command_step
+from tests.support.components import REPO_ROOT
 
 
 def test_there_are_actions_to_check() -> None:

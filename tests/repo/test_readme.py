@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 from tests.support.docs import doc_pages, relative_name
 
 README = REPO_ROOT / "README.md"

@@ -17,7 +17,7 @@ import pytest
 
 from fastapi_ci.action_io import Action, ActionInputs, ActionResult, Console, execute
 from fastapi_ci.errors import DOCS_FILES, CheckFailed, InputError, docs_link
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 PACKAGE_ROOT = REPO_ROOT / "scripts"
 

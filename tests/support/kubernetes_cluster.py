@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from fastapi_ci.clients.kubernetes import KubernetesApis
-from tests.components import component_missing, free_port
+from tests.support.components import component_missing, free_port
 
 DEFAULT_KUBECONFIG = "/var/lib/fastapi-ci/kubeconfig"
 # Short enough for CI, long enough for gunicorn to drain: the grace period must exceed it.

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from fastapi_ci.cli import SUBCOMMANDS
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
 
 LIBRARY = "fastapi-ci/fastapi-ci"
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))

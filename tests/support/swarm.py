@@ -21,7 +21,7 @@ import httpx
 
 from fastapi_ci.action_io import main_for
 from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
-from tests.components import Registry, component_missing, free_port
+from tests.support.components import Registry, component_missing, free_port
 
 # Short enough for CI, long enough for gunicorn to drain: the grace period must exceed it.
 GRACEFUL_SECONDS = 3
@@ -117,7 +117,7 @@ def push_versions(docker: list[str], example_image: str, registry: Registry) -> 
 
 # The bad v2s of verify's tests: the example image plus a test-only fault layer.
 FAULTS = ("slow-list", "errors", "removed-list")
-FAULTY_VERSION = Path(__file__).parent / "fixtures" / "verify" / "faulty-version"
+FAULTY_VERSION = Path(__file__).parents[1] / "fixtures" / "verify" / "faulty-version"
 
 
 def push_faulty_versions(

@@ -11,22 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.components import REPO_ROOT
+from tests.support.components import REPO_ROOT
+from tests.support.release import RELEASE, commit_all, git, set_version
 
-RELEASE = REPO_ROOT / ".ci" / "release.py"
 HASH_PINNED = re.compile(r"uses:\s*acme/fastapi-ci/([\w./-]+)@([0-9a-f]{40})\b")
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> str:
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture
@@ -60,14 +48,6 @@ def release(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
-
-
-def set_version(repo: Path, version: str) -> str:
-    pyproject = repo / "pyproject.toml"
-    pyproject.write_text(
-        re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), flags=re.M)
-    )
-    return commit_all(repo, f"bump to {version}")
 
 
 def test_the_tag_pins_every_library_reference_to_the_released_commit(library: Path) -> None:
