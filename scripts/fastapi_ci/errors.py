@@ -7,6 +7,7 @@ action: one `::error::` line, the long diagnostics in the step summary, and the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -36,21 +37,40 @@ DOCS_FILES = {
 def docs_link(docs: str, env: Mapping[str, str]) -> str:
     """`page#anchor` as a link the reader can follow.
 
-    An absolute link to the action's own repository at the action's ref when the runner
-    says which (`GITHUB_ACTION_REPOSITORY`/`GITHUB_ACTION_REF`): the docs then match the
-    code that raised the error, not the default branch. Else a path relative to the
-    repository root: the runner leaves both variables empty in a composite action's
-    `run:` steps (actions/runner#2473), and a guessed owner or `main` could point at docs
-    of another version; on a laptop the path is what a checkout of fastapi-ci holds.
+    An absolute link to the action's own repository at the action's ref, so the docs match
+    the code that raised the error, not the default branch. The runner names both in
+    `GITHUB_ACTION_REPOSITORY`/`GITHUB_ACTION_REF`, except in a composite action's `run:`
+    steps, where they are empty (actions/runner#2473); there `GITHUB_ACTION_PATH` holds them
+    (see action_checkout). Else (a laptop, a local `uses: ./actions/...`) a path relative to
+    the repository root: a guessed owner or `main` could point at docs of another version.
     """
     page, _, anchor = docs.partition("#")
     target = DOCS_FILES[page] + (f"#{anchor}" if anchor else "")
     repository = env.get("GITHUB_ACTION_REPOSITORY", "")
     ref = env.get("GITHUB_ACTION_REF", "")
+    if not (repository and ref):
+        repository, ref = action_checkout(env.get("GITHUB_ACTION_PATH", ""))
     if repository and ref:
         server = env.get("GITHUB_SERVER_URL") or "https://github.com"
         return f"{server}/{repository}/blob/{ref}/{target}"
     return target
+
+
+def action_checkout(action_path: str) -> tuple[str, str]:
+    """(owner/repo, ref) of a remote action from where the runner checked it out, else ("", "").
+
+    The runner checks `uses: OWNER/REPO/actions/NAME@REF` out at
+    `.../_actions/OWNER/REPO/REF/actions/NAME`. A ref may hold slashes, so it is what lies
+    between the repository and our own `actions/NAME`, the one part of the path we fix.
+    """
+    parts = PurePosixPath(action_path).parts
+    if "_actions" not in parts:
+        return "", ""
+    after = parts[len(parts) - parts[::-1].index("_actions") :]
+    if len(after) < 5 or after[-2] != "actions":
+        return "", ""
+    owner, repo, *ref, _actions_dir, _name = after
+    return f"{owner}/{repo}", "/".join(ref)
 
 
 class FastapiCiError(Exception):

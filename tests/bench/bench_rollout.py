@@ -39,8 +39,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support import swarm as on_swarm  # noqa: E402
 from tests.integration import test_kubernetes_rollout as on_kubernetes  # noqa: E402
+from tests.support import swarm as on_swarm  # noqa: E402
 from tests.support.components import EXAMPLE_SERVICE, Registry  # noqa: E402
 from tests.support.kubernetes_cluster import connect, create_deployment, kubeconfig_path, namespace  # noqa: E402
 from tests.support.swarm import (  # noqa: E402
