@@ -154,9 +154,22 @@ def test_schema_guard_runs_from_the_core_install_without_the_heavy_extras(
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Top-level names of every module a file imports, lazy imports inside functions too."""
+    """Top-level names of every module a file imports, lazy imports inside functions too.
+
+    Not those under `if TYPE_CHECKING:`, which never run (`_typeshed` exists only for mypy).
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    type_checking_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(tree):
+        if id(node) in type_checking_only:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
