@@ -407,7 +407,11 @@ class Console:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(report, encoding="utf-8")
         except OSError as error:
-            raise InputError("report-path", f"cannot write {target}: {error.strerror}") from None
+            raise InputError(
+                "report-path",
+                f"cannot write {target}: {error.strerror}",
+                docs="actions#what-every-action-guarantees",
+            ) from None
         return target
 
     def _append_file(self, variable: str, text: str) -> bool:
@@ -477,15 +481,27 @@ def check_text(name: str, value: str, *, multiline: bool = False, secret: bool =
     shown = "" if secret else f", got {_shorten(value)!r}"
     limit = MAX_MULTILINE_INPUT if multiline else MAX_ONE_LINE_INPUT
     if len(value) > limit:
-        raise InputError(input_name(name), f"is {len(value)} characters long; at most {limit}")
+        raise InputError(
+            input_name(name),
+            f"is {len(value)} characters long; at most {limit}",
+            docs="actions#what-every-action-guarantees",
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(input_name(name), f"is not valid UTF-8{shown}") from None
+        raise InputError(
+            input_name(name),
+            f"is not valid UTF-8{shown}",
+            docs="actions#what-every-action-guarantees",
+        ) from None
     pattern = _MULTILINE_CONTROL_CHARACTERS if multiline else _CONTROL_CHARACTERS
     if pattern.search(value):
         what = "control characters" if multiline else "a newline or control characters"
-        raise InputError(input_name(name), f"must not contain {what}{shown}")
+        raise InputError(
+            input_name(name),
+            f"must not contain {what}{shown}",
+            docs="actions#what-every-action-guarantees",
+        )
 
 
 def _shorten(value: str, limit: int = 80) -> str:
@@ -498,17 +514,29 @@ def _parse_env_value(model: type[ActionInputs], name: str, raw: str) -> object:
     if _is_bool(annotation):
         # Exactly what YAML writes for `true`/`false`; "yes" or "1" is more likely a typo.
         if raw not in ("true", "false"):
-            raise InputError(input_name(name), f"expected 'true' or 'false', got {raw!r}")
+            raise InputError(
+                input_name(name),
+                f"expected 'true' or 'false', got {raw!r}",
+                why="only the words YAML writes for a boolean count: a typo is never read as false",
+                docs="actions#what-every-action-guarantees",
+            )
         return raw == "true"
     if _is_list(annotation):
         try:
             items = shlex.split(raw)
         except ValueError as exc:
-            raise InputError(input_name(name), f"cannot split {raw!r}: {exc}") from None
+            raise InputError(
+                input_name(name),
+                f"cannot split {raw!r}: {exc}",
+                docs="actions#what-every-action-guarantees",
+            ) from None
         flag_like = [item for item in items if item.startswith("-")]
         if flag_like:
             raise InputError(
-                input_name(name), f"values must not look like flags, got {flag_like[0]!r}"
+                input_name(name),
+                f"values must not look like flags, got {flag_like[0]!r}",
+                why="an item that looks like a flag could change what a tool the action runs does",
+                docs="actions#what-every-action-guarantees",
             )
         return items
     return raw
@@ -592,7 +620,11 @@ def load_inputs(
                 message = problem["msg"]
             else:
                 message = f"{problem['msg']} (got {problem.get('input')!r})"
-            errors.append(InputError(input_name(str(location)), message))
+            errors.append(
+                InputError(
+                    input_name(str(location)), message, docs="actions#what-every-action-guarantees"
+                )
+            )
         inputs = None
     if errors:
         raise InvalidInputs(errors)
@@ -620,7 +652,12 @@ class _ArgumentParser(argparse.ArgumentParser):
     """argparse that reports usage errors as our exit code 2 line, not its own format."""
 
     def error(self, message: str) -> Any:  # argparse declares NoReturn
-        raise InputError("command line", message, fix=f"see `{self.prog} --help`")
+        raise InputError(
+            "command line",
+            message,
+            fix=f"see `{self.prog} --help`",
+            docs="actions#what-every-action-guarantees",
+        )
 
 
 def _add_action_arguments(parser: argparse.ArgumentParser, model: type[ActionInputs]) -> None:

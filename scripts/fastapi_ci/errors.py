@@ -15,7 +15,7 @@ EXIT_BAD_INPUT = 2
 
 
 # The docs pages an error can point to (`docs="rollout#rollout"`): one per action (migration-lint
-# is migrate-once's), the actions' shared page, and one per reusable workflow.
+# is migrate-once's), the actions' shared page, one per reusable workflow, and the README.
 ACTION_PAGES = (
     "quality-gate",
     "schema-guard",
@@ -31,6 +31,7 @@ DOCS_FILES = {
     **{page: f"docs/actions/{page}.md" for page in ACTION_PAGES},
     "actions": "docs/actions/README.md",
     **{page: f"docs/workflows/{page}.md" for page in WORKFLOW_PAGES},
+    "readme": "README.md",  # init's section
 }
 
 
@@ -73,6 +74,22 @@ def action_checkout(action_path: str) -> tuple[str, str]:
     return f"{owner}/{repo}", "/".join(ref)
 
 
+def explanation(why: str, fix: str, docs: str, env: Mapping[str, str]) -> list[str]:
+    """The step summary's paragraphs after what failed: why, how to fix it, the docs link.
+
+    Also for a failed check reported as a result rather than an error (a Dockerfile policy
+    with errors still writes its report and annotations).
+    """
+    parts = []
+    if why:
+        parts.append(f"Why: {why}")
+    if fix:
+        parts.append(f"How to fix: {fix}")
+    if docs:
+        parts.append(f"Docs: [{docs}]({docs_link(docs, env)})")
+    return parts
+
+
 class FastapiCiError(Exception):
     """Base of every error an action reports to its user (never shown as a traceback).
 
@@ -92,14 +109,7 @@ class FastapiCiError(Exception):
     def diagnostics(self, env: Mapping[str, str] | None = None) -> str:
         """The long form for the step summary: what failed, why, how to fix it, and where
         the docs explain it (a link built from `env`, see docs_link)."""
-        parts = [self.message]
-        if self.why:
-            parts.append(f"Why: {self.why}")
-        if self.fix:
-            parts.append(f"How to fix: {self.fix}")
-        if self.docs:
-            parts.append(f"Docs: [{self.docs}]({docs_link(self.docs, env or {})})")
-        return "\n\n".join(parts)
+        return "\n\n".join([self.message, *explanation(self.why, self.fix, self.docs, env or {})])
 
 
 class InputError(FastapiCiError):

@@ -33,6 +33,9 @@ _KINDS = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
 }
+# Why documents and the paths an action writes are held to these rules (user's side).
+BOUNDED_WHY = "every check walks the document; a bounded one cannot use up the runner's memory"
+WRITE_FIRST_WHY = "paths to write are checked before the work, so a long run is not lost at its end"
 
 
 def _kind(mode: int) -> str:
@@ -55,24 +58,44 @@ def read_bytes_file(
             docs="actions#what-every-action-guarantees",
         ) from None
     except OSError as error:
-        raise InputError(input_name, f"{path}: cannot be read ({error.strerror})") from None
+        raise InputError(
+            input_name,
+            f"{path}: cannot be read ({error.strerror})",
+            fix="check the file's permissions for the runner's user",
+            docs="actions#what-every-action-guarantees",
+        ) from None
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
         os.close(descriptor)
         raise InputError(
-            input_name, f"{path} cannot be read: it is {_kind(status.st_mode)}, not a file"
+            input_name,
+            f"{path} cannot be read: it is {_kind(status.st_mode)}, not a file",
+            why="a FIFO or a device could block the job forever, and a directory is no document",
+            fix="name the file itself",
+            docs="actions#what-every-action-guarantees",
         )
     with os.fdopen(descriptor, "rb") as handle:
         if status.st_size > max_bytes:
             raise InputError(
-                input_name, f"{path} is {status.st_size} bytes; at most {max_bytes} are read"
+                input_name,
+                f"{path} is {status.st_size} bytes; at most {max_bytes} are read",
+                why="no input document is that large; reading it could exhaust the runner's memory",
+                docs="actions#what-every-action-guarantees",
             )
         try:
             data = handle.read(max_bytes + 1)
         except OSError as error:
-            raise InputError(input_name, f"{path}: cannot be read ({error.strerror})") from None
+            raise InputError(
+                input_name,
+                f"{path}: cannot be read ({error.strerror})",
+                docs="actions#what-every-action-guarantees",
+            ) from None
     if len(data) > max_bytes:  # it grew while we read it
-        raise InputError(input_name, f"{path} is larger than {max_bytes} bytes")
+        raise InputError(
+            input_name,
+            f"{path} is larger than {max_bytes} bytes",
+            docs="actions#what-every-action-guarantees",
+        )
     return data
 
 
@@ -87,6 +110,9 @@ def read_text_file(
         raise InputError(
             input_name,
             f"{path}: not a UTF-8 text file (byte {error.start} is {data[error.start]:#x})",
+            why="a document in another encoding would be read wrong, not refused",
+            fix="save the file as UTF-8",
+            docs="actions#what-every-action-guarantees",
         ) from None
 
 
@@ -110,7 +136,12 @@ def check_tree(
         node, depth = stack.pop()
         nodes += 1
         if nodes > max_nodes:
-            raise InputError(input_name, f"{path} has more than {max_nodes} values")
+            raise InputError(
+                input_name,
+                f"{path} has more than {max_nodes} values",
+                why=BOUNDED_WHY,
+                docs="actions#what-every-action-guarantees",
+            )
         if isinstance(node, dict):
             children: Any = node.values()
         elif isinstance(node, list):
@@ -118,12 +149,19 @@ def check_tree(
         else:
             continue
         if depth > max_depth:
-            raise InputError(input_name, f"{path} nests deeper than {max_depth} levels")
+            raise InputError(
+                input_name,
+                f"{path} nests deeper than {max_depth} levels",
+                why=BOUNDED_WHY,
+                docs="actions#what-every-action-guarantees",
+            )
         if id(node) in seen:
             raise InputError(
                 input_name,
                 f"{path} uses YAML aliases (*anchor): not supported in an input file",
                 fix="write the document out in full (export it as JSON)",
+                why="every walk expands an alias: a few hundred bytes can grow into gigabytes",
+                docs="actions#what-every-action-guarantees",
             )
         seen.add(id(node))
         stack.extend((child, depth + 1) for child in children)
@@ -142,19 +180,43 @@ def check_output_path(path: str | Path, input_name: str) -> None:
     except FileNotFoundError:
         status = None
     except OSError as error:
-        raise InputError(input_name, f"{target}: cannot be used ({error.strerror})") from None
+        raise InputError(
+            input_name,
+            f"{target}: cannot be used ({error.strerror})",
+            why=WRITE_FIRST_WHY,
+            docs="actions#what-every-action-guarantees",
+        ) from None
     if status is not None:
         if not stat.S_ISREG(status.st_mode):
-            raise InputError(input_name, f"{target} is {_kind(status.st_mode)}, not a file")
+            raise InputError(
+                input_name,
+                f"{target} is {_kind(status.st_mode)}, not a file",
+                why=WRITE_FIRST_WHY,
+                fix="name a file, not a directory",
+                docs="actions#what-every-action-guarantees",
+            )
         if not os.access(target, os.W_OK):
-            raise InputError(input_name, f"{target} is not writable")
+            raise InputError(
+                input_name,
+                f"{target} is not writable",
+                why=WRITE_FIRST_WHY,
+                docs="actions#what-every-action-guarantees",
+            )
         return
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise InputError(
-            input_name, f"{ancestor} is not a directory, so {target} cannot be written"
+            input_name,
+            f"{ancestor} is not a directory, so {target} cannot be written",
+            why=WRITE_FIRST_WHY,
+            docs="actions#what-every-action-guarantees",
         )
     if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise InputError(input_name, f"{ancestor} is not writable, so {target} cannot be written")
+        raise InputError(
+            input_name,
+            f"{ancestor} is not writable, so {target} cannot be written",
+            why=WRITE_FIRST_WHY,
+            docs="actions#what-every-action-guarantees",
+        )

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from fastapi_ci.errors import InputError
-from fastapi_ci.input_files import check_tree, read_text_file
+from fastapi_ci.input_files import BOUNDED_WHY, check_tree, read_text_file
 
 _SUPPORTED_VERSION = re.compile(r"3\.[01]\.\d+")
 
@@ -32,6 +32,9 @@ _YamlLoader.yaml_implicit_resolvers = {
     first_char: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first_char, resolvers in _BaseYamlLoader.yaml_implicit_resolvers.items()
 }
+NOT_OPENAPI_FIX = (
+    "name the app's OpenAPI document as exported (fastapi-ci schema-export writes one)"
+)
 
 
 def load_document(path: Path, *, input_name: str) -> dict[str, Any]:
@@ -58,20 +61,31 @@ def _parse(text: str, path: Path, input_name: str) -> Any:
         except json.JSONDecodeError:
             pass  # YAML flow style also starts with `{`; let the YAML parser decide.
         except RecursionError:
-            raise InputError(input_name, f"{path} nests too deeply to be read") from None
+            raise InputError(
+                input_name,
+                f"{path} nests too deeply to be read",
+                why=BOUNDED_WHY,
+                docs="actions#what-every-action-guarantees",
+            ) from None
     try:
         # Aliases are refused by check_tree before anything walks the tree; _string_keys
         # would expand them, so it runs only on what check_tree let through.
         loaded = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a safe loader)
         return _string_keys(check_tree(loaded, path, input_name))
     except RecursionError:
-        raise InputError(input_name, f"{path} nests too deeply to be read") from None
+        raise InputError(
+            input_name,
+            f"{path} nests too deeply to be read",
+            why=BOUNDED_WHY,
+            docs="actions#what-every-action-guarantees",
+        ) from None
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             input_name,
             f"{path}: not valid JSON or YAML ({reason})",
             fix="Check that the file is an OpenAPI document exported as JSON or YAML.",
+            docs="schema-guard#schema-guard",
         ) from None
 
 
@@ -98,22 +112,39 @@ def _check_openapi(document: Any, path: Path, input_name: str) -> dict[str, Any]
     if not isinstance(document, dict):
         kind = "empty" if document is None else f"a {type(document).__name__}"
         raise InputError(
-            input_name, f"{path}: not an OpenAPI document (the file is {kind}, not a mapping)"
+            input_name,
+            f"{path}: not an OpenAPI document (the file is {kind}, not a mapping)",
+            fix=NOT_OPENAPI_FIX,
+            docs="schema-guard#schema-guard",
         )
     if "swagger" in document:
         raise InputError(
             input_name,
             f"{path}: Swagger {document['swagger']} is not supported, only OpenAPI 3.0 and 3.1",
             fix="Convert the document to OpenAPI 3 (for example with swagger2openapi).",
+            why="the comparison rules are those of OpenAPI 3.0 and 3.1",
+            docs="schema-guard#schema-guard",
         )
     version = document.get("openapi")
     if version is None:
-        raise InputError(input_name, f"{path}: not an OpenAPI document (no 'openapi' field)")
+        raise InputError(
+            input_name,
+            f"{path}: not an OpenAPI document (no 'openapi' field)",
+            fix=NOT_OPENAPI_FIX,
+            docs="schema-guard#schema-guard",
+        )
     if not isinstance(version, str) or not _SUPPORTED_VERSION.fullmatch(version):
         raise InputError(
             input_name,
             f"{path}: OpenAPI version {version!r} is not supported (expected 3.0.x or 3.1.x)",
+            why="the comparison rules are those of OpenAPI 3.0 and 3.1",
+            docs="schema-guard#schema-guard",
         )
     if not isinstance(document.get("paths"), dict):
-        raise InputError(input_name, f"{path}: not an OpenAPI document ('paths' is not a mapping)")
+        raise InputError(
+            input_name,
+            f"{path}: not an OpenAPI document ('paths' is not a mapping)",
+            fix=NOT_OPENAPI_FIX,
+            docs="schema-guard#schema-guard",
+        )
     return document

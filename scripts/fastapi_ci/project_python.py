@@ -136,7 +136,12 @@ def find_project_python(
     if python:
         resolved = shutil.which(python, path=path)
         if resolved is None:
-            raise InputError("python", f"{python!r} is not an executable interpreter")
+            raise InputError(
+                "python",
+                f"{python!r} is not an executable interpreter",
+                fix="give an interpreter on PATH or its path (.venv/bin/python)",
+                docs="quality-gate#quality-gate",
+            )
         # Absolute: the interpreter is often run with the project as its working directory.
         return str(Path(resolved).absolute())
     venv = find_project_environment(project_dir, env)
@@ -152,4 +157,5 @@ def find_project_python(
         "and no `python` on PATH",
         why="the project is checked with its own interpreter, which has its dependencies",
         fix="set the `python` input to the interpreter of the project's environment",
+        docs="quality-gate#quality-gate",
     )

@@ -305,10 +305,24 @@ class BuildPushInputs(ActionInputs):
         problems: list[InputError] = []
         context, dockerfile = Path(self.context), self.dockerfile_path
         if not context.is_dir():
-            problems.append(InputError("context", f"{context} is not a directory"))
+            problems.append(
+                InputError(
+                    "context",
+                    f"{context} is not a directory",
+                    fix="set context to the directory the Dockerfile copies from",
+                    docs="build-push#inputs-and-outputs",
+                )
+            )
         if not dockerfile.is_file():
             if self.dockerfile or context.is_dir():  # else the context's error says it
-                problems.append(InputError("dockerfile", f"{dockerfile} does not exist"))
+                problems.append(
+                    InputError(
+                        "dockerfile",
+                        f"{dockerfile} does not exist",
+                        fix="set dockerfile, or put a Dockerfile in the context",
+                        docs="build-push#inputs-and-outputs",
+                    )
+                )
         elif self.target is not None:
             try:
                 target_stage(
@@ -320,14 +334,12 @@ class BuildPushInputs(ActionInputs):
         registry = parse_reference(self.image).registry
         if self.ecr:
             if not ecr_region(self, registry, env):
-                problems.append(InputError(*NO_ECR_REGION))
+                problems.append(no_ecr_region())
         elif self.registry_password is None:
             if self.registry_username:
-                problems.append(
-                    InputError("registry-password", "is required with registry-username")
-                )
+                problems.append(no_registry_password())
         elif not registry_username(self, registry, env):
-            problems.append(InputError(*NO_REGISTRY_USERNAME))
+            problems.append(no_registry_username())
         return problems
 
     @property
@@ -336,8 +348,37 @@ class BuildPushInputs(ActionInputs):
         return Path(self.dockerfile) if self.dockerfile else Path(self.context) / "Dockerfile"
 
 
-NO_ECR_REGION = ("aws-region", "is required with ecr (no AWS_REGION, no ECR host)")
-NO_REGISTRY_USERNAME = ("registry-username", "is required with registry-password")
+def no_ecr_region() -> InputError:
+    """ecr without a region to log in to (checked with the inputs, and again at login)."""
+    return InputError(
+        "aws-region",
+        "is required with ecr (no AWS_REGION, no ECR host)",
+        why="an ECR login token and repository belong to one region",
+        fix="set aws-region, or AWS_REGION (aws-actions/configure-aws-credentials does)",
+        docs="build-push#inputs-and-outputs",
+    )
+
+
+def no_registry_password() -> InputError:
+    """A user without a password: the login would fail only after the build."""
+    return InputError(
+        "registry-password",
+        "is required with registry-username",
+        why="a login needs both; without one, the push would fail after the build",
+        fix="pass registry-password, or neither to use an earlier docker/login-action",
+        docs="build-push#inputs-and-outputs",
+    )
+
+
+def no_registry_username() -> InputError:
+    """A password without a user to log in as (no `github.actor` default off ghcr.io)."""
+    return InputError(
+        "registry-username",
+        "is required with registry-password",
+        why="only ghcr.io has a default user (the workflow's actor)",
+        fix="set registry-username, or leave both empty to use an earlier docker/login-action",
+        docs="build-push#inputs-and-outputs",
+    )
 
 
 def ecr_region(inputs: BuildPushInputs, registry: str, env: Mapping[str, str]) -> str | None:
@@ -380,7 +421,7 @@ def registry_credentials(
     if inputs.ecr:
         region = ecr_region(inputs, reference.registry, env)
         if not region:
-            raise InputError(*NO_ECR_REGION)
+            raise no_ecr_region()
         ecr = Ecr(region, env, inputs.aws_endpoint_url, policy)
         ecr_login = ecr.login()
         console.mask(ecr_login.credentials.password.get_secret_value())
@@ -398,7 +439,7 @@ def registry_credentials(
         return None
     username = registry_username(inputs, reference.registry, env)
     if not username:
-        raise InputError(*NO_REGISTRY_USERNAME)
+        raise no_registry_username()
     return RegistryCredentials(reference.registry, username, inputs.registry_password)
 
 
@@ -640,6 +681,7 @@ def _choose_builder(
         raise CheckFailed(
             f"builder: buildx was asked for, but {cli.path} {cli.version} has no buildx plugin",
             fix="install buildx (docker/setup-buildx-action), or use builder: auto",
+            docs="build-push#several-platforms-a-stage-build-secrets",
         )
     builder: Builder = "buildx" if cli.has_buildx and inputs.builder != "docker" else "docker"
     if len(inputs.platforms) > 1 and builder == "docker":
@@ -649,6 +691,7 @@ def _choose_builder(
             why="a multi-platform image is a manifest list, which only a BuildKit builder "
             "(buildx with the docker-container, remote or kubernetes driver) produces",
             fix="add docker/setup-qemu-action and docker/setup-buildx-action before this step",
+            docs="build-push#troubleshooting",
         )
     report = plan.report
     cache, cache_note = resolve_cache(inputs.cache, builder, env, plan.push)

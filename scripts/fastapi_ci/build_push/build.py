@@ -89,6 +89,7 @@ def resolve_cache(
             "gives only to JavaScript actions",
             fix="add `uses: crazy-max/ghaction-github-runtime@v3` (pinned by SHA) before "
             "this step, or use cache: registry",
+            docs="build-push#inputs-and-outputs",
         )
     if requested == "auto":
         if has_gha_cache_runtime(env):
@@ -232,6 +233,8 @@ def run_streamed(
         raise CheckFailed(
             f"{title} did not finish within {timeout_seconds / 60:.0f} minutes and was stopped",
             fix="raise timeout-minutes, or find the slow step in the build log",
+            why="a hung build would otherwise hold the runner until the job's own time limit",
+            docs="build-push#inputs-and-outputs",
         )
     return code, list(tail)
 
@@ -244,6 +247,7 @@ def build_failed(code: int, tail: list[str]) -> CheckFailed:
         f"docker build failed: {first}",
         why="last lines of the build log:\n\n```\n" + "\n".join(tail) + "\n```",
         fix="reproduce locally with the command at the top of the `docker build` log group",
+        docs="build-push#troubleshooting",
     )
 
 

@@ -44,13 +44,24 @@ class BuildSecret:
             return self.value.get_secret_value()
         if self.env is not None:
             if self.env not in env:
-                raise InputError("secrets", f"id={self.id}: ${self.env} is not set")
+                raise InputError(
+                    "secrets",
+                    f"id={self.id}: ${self.env} is not set",
+                    why="a build without its secret fails late, or quietly builds something else",
+                    fix="pass the variable to the step in env: (from secrets.*)",
+                    docs="build-push#several-platforms-a-stage-build-secrets",
+                )
             return env[self.env]
         assert self.src is not None
         try:
             return self.src.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError("secrets", f"id={self.id}: cannot read {self.src}: {error}") from None
+            raise InputError(
+                "secrets",
+                f"id={self.id}: cannot read {self.src}: {error}",
+                fix="check the path, and that an earlier step wrote the file",
+                docs="build-push#several-platforms-a-stage-build-secrets",
+            ) from None
 
 
 def _spec(line: str) -> BuildSecret:
@@ -60,23 +71,43 @@ def _spec(line: str) -> BuildSecret:
     if "id" in keys:
         unknown = sorted(set(keys) - {"id", "env", "src", "source", "type"})
         if unknown:
-            raise InputError("secrets", f"unknown key {unknown[0]!r} (id=..., env=... or src=...)")
+            raise InputError(
+                "secrets",
+                f"unknown key {unknown[0]!r} (id=..., env=... or src=...)",
+                docs="build-push#several-platforms-a-stage-build-secrets",
+            )
         secret_id = keys["id"]
         src = keys.get("src") or keys.get("source")
         if (keys.get("env") is None) == (src is None):
-            raise InputError("secrets", f"id={secret_id}: give exactly one of env= or src=")
+            raise InputError(
+                "secrets",
+                f"id={secret_id}: give exactly one of env= or src=",
+                docs="build-push#several-platforms-a-stage-build-secrets",
+            )
         kind = keys.get("type")
         if kind not in (None, "env" if keys.get("env") else "file"):
-            raise InputError("secrets", f"id={secret_id}: type={kind} does not fit")
+            raise InputError(
+                "secrets",
+                f"id={secret_id}: type={kind} does not fit",
+                docs="build-push#several-platforms-a-stage-build-secrets",
+            )
         secret = BuildSecret(secret_id, env=keys.get("env"), src=Path(src) if src else None)
     else:
         # build-push-action's `secrets`: KEY=VALUE (the value may hold `=` and commas).
         secret_id, equals, value = line.partition("=")
         if not equals:
-            raise InputError("secrets", "each line is id=ID,env=VAR, id=ID,src=FILE or ID=VALUE")
+            raise InputError(
+                "secrets",
+                "each line is id=ID,env=VAR, id=ID,src=FILE or ID=VALUE",
+                docs="build-push#several-platforms-a-stage-build-secrets",
+            )
         secret = BuildSecret(secret_id.strip(), value=SecretStr(value))
     if not _ID.match(secret.id):
-        raise InputError("secrets", "an id is 1-128 letters, digits, '.', '_' or '-'")
+        raise InputError(
+            "secrets",
+            "an id is 1-128 letters, digits, '.', '_' or '-'",
+            docs="build-push#several-platforms-a-stage-build-secrets",
+        )
     return secret
 
 
@@ -86,7 +117,12 @@ def parse_secrets(text: str | None) -> list[BuildSecret]:
     ids = [secret.id for secret in secrets]
     repeated = sorted({each for each in ids if ids.count(each) > 1})
     if repeated:
-        raise InputError("secrets", f"id {repeated[0]!r} is given more than once")
+        raise InputError(
+            "secrets",
+            f"id {repeated[0]!r} is given more than once",
+            why="BuildKit mounts one value per id, so one of them would be dropped",
+            docs="build-push#several-platforms-a-stage-build-secrets",
+        )
     return secrets
 
 

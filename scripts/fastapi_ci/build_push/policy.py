@@ -444,6 +444,7 @@ def target_stage(dockerfile: Dockerfile, target: str | None) -> Stage | None:
         "target",
         f"{dockerfile.path} has no stage named {target!r} (named stages: {names})",
         fix="name the stage with `FROM ... AS <name>`, or fix the target",
+        docs="build-push#several-platforms-a-stage-build-secrets",
     )
 
 

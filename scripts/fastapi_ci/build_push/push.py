@@ -62,10 +62,12 @@ def with_registry_retries(
                 f"{what} was refused: {error} (authentication error, not retried)",
                 why=AUTH_WHY,
                 fix=AUTH_FIX,
+                docs="build-push#permissions",
             ) from None
         raise CheckFailed(
             f"{what} failed: {error}",
             why="the registry rejected the request with a permanent error (not retried)",
+            docs="build-push#troubleshooting",
         ) from None
 
 
@@ -132,5 +134,6 @@ def push_tags(
             + ", ".join(f"{ref}={digest}" for ref, digest in digests.items()),
             why="another job pushed to the same tags at the same time",
             fix="serialize publishing jobs with a concurrency group",
+            docs="build-push#troubleshooting",
         )
     return PushResult(digest=distinct.pop(), references=tuple(digests))

@@ -73,6 +73,17 @@ class Semver:
         return f"{core}-{self.prerelease}" if self.prerelease else core
 
 
+def _line_error(input_name: str, message: str) -> InputError:
+    """A `tags` or `flavor` line that does not parse (or names what does not exist)."""
+    return InputError(
+        input_name,
+        message,
+        why="the lines follow docker/metadata-action's syntax, and one that does not parse is "
+        "refused, not skipped, so no tag you asked for goes missing",
+        docs="build-push#tags-your-own-way",
+    )
+
+
 def parse_semver(text: str) -> Semver | None:
     """The version in `text` (`v` prefix allowed), or None when it is not semver."""
     match = _SEMVER.match(text)
@@ -130,12 +141,12 @@ def _csv_fields(line: str, input_name: str) -> list[str]:
     try:
         return [item.strip() for item in next(csv.reader([line], skipinitialspace=True))]
     except (csv.Error, StopIteration) as error:
-        raise InputError(input_name, f"cannot read {line!r}: {error}") from None
+        raise _line_error(input_name, f"cannot read {line!r}: {error}") from None
 
 
 def _boolean(value: str, what: str, input_name: str) -> bool:
     if value not in ("true", "false"):
-        raise InputError(input_name, f"{what} must be 'true' or 'false', got {value!r}")
+        raise _line_error(input_name, f"{what} must be 'true' or 'false', got {value!r}")
     return value == "true"
 
 
@@ -154,17 +165,17 @@ def parse_flavor(text: str | None) -> Flavor:
         options = dict(item.partition("=")[::2] for item in fields[1:])
         unknown = [name for name in options if name != "onlatest" or key == "latest"]
         if unknown:
-            raise InputError("flavor", f"unknown option {unknown[0]!r} in {line!r}")
+            raise _line_error("flavor", f"unknown option {unknown[0]!r} in {line!r}")
         if key == "latest":
             if value not in ("auto", "true", "false"):
-                raise InputError("flavor", f"latest must be auto, true or false, got {value!r}")
+                raise _line_error("flavor", f"latest must be auto, true or false, got {value!r}")
             values["latest"] = value
         elif key in ("prefix", "suffix"):
             values[key] = value
             on_latest = options.get("onlatest", "false")
             values[f"{key}_on_latest"] = _boolean(on_latest, "onlatest", "flavor")
         else:
-            raise InputError(
+            raise _line_error(
                 "flavor", f"unknown entry {key!r} in {line!r}; expected latest, prefix or suffix"
             )
     return Flavor(**values)  # type: ignore[arg-type]
@@ -182,37 +193,41 @@ def parse_rule(line: str) -> TagRule:
             attrs[key.strip().lower()] = value.strip()
     kind = attrs.pop("type", "raw")
     if kind in UNSUPPORTED_TYPES:
-        raise InputError("tags", f"type={kind} is not supported (line {line!r})")
+        raise _line_error("tags", f"type={kind} is not supported (line {line!r})")
     if kind not in PRIORITY:
-        raise InputError("tags", f"unknown type {kind!r} in {line!r}; types: {', '.join(PRIORITY)}")
+        raise _line_error(
+            "tags", f"unknown type {kind!r} in {line!r}; types: {', '.join(PRIORITY)}"
+        )
     if bare:
         if kind != "raw" or "value" in attrs or len(bare) > 1:
-            raise InputError("tags", f"{bare[0]!r} in {line!r} is not key=value")
+            raise _line_error("tags", f"{bare[0]!r} in {line!r} is not key=value")
         attrs["value"] = bare[0]
     allowed = _ATTRIBUTES[kind] | _GLOBAL_ATTRIBUTES
     unknown = sorted(set(attrs) - allowed)
     if unknown:
-        raise InputError("tags", f"type={kind} has no attribute {unknown[0]!r} ({line!r})")
+        raise _line_error("tags", f"type={kind} has no attribute {unknown[0]!r} ({line!r})")
     priority = attrs.pop("priority", None)
     if priority is not None and not re.fullmatch(r"-?\d+", priority):
-        raise InputError("tags", f"priority must be a number, got {priority!r}")
+        raise _line_error("tags", f"priority must be a number, got {priority!r}")
     for regex_key in ("pattern", "match") if kind in ("match", "semver") else ():
         regex = attrs.get(regex_key)
         if regex is not None and (kind == "match" or regex_key == "match"):
             try:
                 re.compile(regex)
             except re.error as error:
-                raise InputError("tags", f"{regex_key} {regex!r} is not a regex: {error}") from None
+                raise _line_error(
+                    "tags", f"{regex_key} {regex!r} is not a regex: {error}"
+                ) from None
     if kind == "match" and not attrs.get("group", "0").isdigit():
-        raise InputError("tags", f"group must be a number, got {attrs['group']!r}")
+        raise _line_error("tags", f"group must be a number, got {attrs['group']!r}")
     if kind == "ref" and attrs.get("event") not in ("branch", "tag", "pr"):
-        raise InputError("tags", f"type=ref needs event=branch, tag or pr ({line!r})")
+        raise _line_error("tags", f"type=ref needs event=branch, tag or pr ({line!r})")
     if kind == "sha" and attrs.get("format", "short") not in ("short", "long"):
-        raise InputError("tags", f"type=sha format must be short or long ({line!r})")
+        raise _line_error("tags", f"type=sha format must be short or long ({line!r})")
     if kind in ("semver", "match") and not attrs.get("pattern"):
-        raise InputError("tags", f"type={kind} needs a pattern ({line!r})")
+        raise _line_error("tags", f"type={kind} needs a pattern ({line!r})")
     if kind == "raw" and not attrs.get("value"):
-        raise InputError("tags", f"type=raw needs a value ({line!r})")
+        raise _line_error("tags", f"type=raw needs a value ({line!r})")
     return TagRule(
         type=kind,  # type: ignore[arg-type]
         attrs=attrs,
@@ -256,7 +271,7 @@ class _Evaluator:
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.expressions:
-                raise InputError("tags", f"unknown expression {{{{{name}}}}} in {text!r}")
+                raise _line_error("tags", f"unknown expression {{{{{name}}}}} in {text!r}")
             return self.expressions[name]
 
         return _EXPRESSION.sub(substitute, text)
@@ -295,7 +310,7 @@ class _Evaluator:
                 return [], False
             group = int(rule.attrs.get("group", "0"))
             if group > (found.re.groups or 0):
-                raise InputError("tags", f"pattern {found.re.pattern!r} has no group {group}")
+                raise _line_error("tags", f"pattern {found.re.pattern!r} has no group {group}")
             return ([found.group(group)], True) if found.group(group) else ([], False)
         return self.semver_values(rule, source)
 
@@ -311,6 +326,8 @@ class _Evaluator:
                     "a pull_request event without a PR number (no refs/pull/N/merge ref, no "
                     "pull_request.number in the event)",
                     fix="pass pr-number",
+                    why="a pull request's image is tagged pr-<number>",
+                    docs="build-push#checks-in-order",
                 )
             return [str(facts.pr_number)], False
         if event == "tag":
@@ -347,7 +364,7 @@ class _Evaluator:
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in parts:
-                raise InputError("tags", f"unknown expression {{{{{name}}}}} in {pattern!r}")
+                raise _line_error("tags", f"unknown expression {{{{{name}}}}} in {pattern!r}")
             return parts[name]
 
         return [_EXPRESSION.sub(substitute, pattern)], rule.latest_allowed

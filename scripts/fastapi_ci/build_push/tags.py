@@ -89,7 +89,9 @@ def load_event(path: str | None, input_name: str = "event-path") -> dict[str, An
     try:
         payload = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as error:
-        raise InputError(input_name, f"{path} is not JSON: {error}") from None
+        raise InputError(
+            input_name, f"{path} is not JSON: {error}", docs="actions#what-every-action-guarantees"
+        ) from None
     return payload if isinstance(payload, dict) else {}
 
 
@@ -204,6 +206,8 @@ def compute_tags(
             f"no tag can be computed from ref {facts.ref!r} and sha {facts.sha!r}",
             fix="run on a branch, tag or pull request, pass ref and sha, or add a "
             "`type=raw,value=...` line to tags",
+            why="every image is pushed under tags a human and a rollback can find",
+            docs="build-push#checks-in-order",
         )
     return TagPlan(
         version=sanitized[0],

@@ -95,6 +95,7 @@ def find_docker_cli(env: Mapping[str, str]) -> DockerCli:
         why=f"clients tried: {tried}; a client from 23.0 on needs the buildx plugin",
         fix="install docker buildx (docker/setup-buildx-action on GitHub), or set "
         "FASTAPI_CI_DOCKER to a client that has it",
+        docs="build-push#troubleshooting",
     )
 
 
@@ -113,6 +114,7 @@ class Engine:
             raise CheckFailed(
                 f"cannot reach the Docker engine: {error}",
                 fix="start dockerd, or set DOCKER_HOST to the engine's socket",
+                why="builds, and Swarm rollouts and migrations, run in the engine the job reaches",
             ) from None
 
     def image_attrs(self, image: str) -> dict[str, Any]:

@@ -106,6 +106,7 @@ class Ecr:
                 why="the job's AWS identity cannot call ecr:GetAuthorizationToken",
                 fix="configure AWS credentials first (aws-actions/configure-aws-credentials "
                 "with an OIDC role) and allow ecr:GetAuthorizationToken",
+                docs="build-push#permissions",
             ) from None
         data = answer["authorizationData"][0]
         username, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
@@ -129,7 +130,11 @@ class Ecr:
         except botocore.exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") == "RepositoryNotFoundException":
                 return False
-            raise CheckFailed(f"ECR describe-repositories {name} failed: {error}") from None
+            raise CheckFailed(
+                f"ECR describe-repositories {name} failed: {error}",
+                fix="allow the job's AWS role ecr:DescribeRepositories",
+                docs="build-push#permissions",
+            ) from None
         return True
 
     def ensure_repository(self, name: str, create: bool) -> bool:
@@ -147,6 +152,8 @@ class Ecr:
                 f"ECR repository {name!r} does not exist in {self.region}",
                 fix="create it (Terraform, `aws ecr create-repository`), or set "
                 "ecr-create-repository: true",
+                why="a missing repository would otherwise fail the push after the whole build",
+                docs="build-push#inputs-and-outputs",
             )
         try:
             self._call(
@@ -158,5 +165,9 @@ class Ecr:
         except botocore.exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") == "RepositoryAlreadyExistsException":
                 return False  # a concurrent job won the race: fine
-            raise CheckFailed(f"ECR create-repository {name} failed: {error}") from None
+            raise CheckFailed(
+                f"ECR create-repository {name} failed: {error}",
+                fix="allow the job's AWS role ecr:CreateRepository, or create the repository first",
+                docs="build-push#permissions",
+            ) from None
         return True

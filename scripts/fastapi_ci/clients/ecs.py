@@ -44,6 +44,8 @@ def make_client(service_name: str) -> Any:
         raise CheckFailed(
             "no AWS region configured",
             fix="set AWS_REGION (aws-actions/configure-aws-credentials does)",
+            why="ECS services and task definitions live in one region, which the job must name",
+            docs="rollout#permissions",
         ) from None
 
 
@@ -53,7 +55,12 @@ def container_name(task_definition: dict[str, Any], wanted: str | None, where: s
     if wanted is None:
         return str(names[0])
     if wanted not in names:
-        raise InputError("container", f"{where} has no container {wanted!r} ({', '.join(names)})")
+        raise InputError(
+            "container",
+            f"{where} has no container {wanted!r} ({', '.join(names)})",
+            fix="name one of the containers listed, or leave container empty for the first",
+            docs="rollout#rollout",
+        )
     return wanted
 
 

@@ -67,6 +67,8 @@ class KubernetesApis:
                 f"no Kubernetes credentials: {error}",
                 fix="run inside the cluster, or set KUBECONFIG (e.g. with azure/k8s-set-context "
                 "or aws eks update-kubeconfig) before this step",
+                why="the job talks to the cluster's API with its own credentials, nothing else",
+                docs="rollout#permissions",
             ) from None
         return cls(
             batch=client.BatchV1Api(),
@@ -98,4 +100,9 @@ def find_container(pod_spec: Any, name: str | None, where: str) -> Any:
         if name is None or container.name == name:
             return container
     found = ", ".join(c.name for c in containers)
-    raise InputError("container", f"{where} has no container {name!r} ({found})")
+    raise InputError(
+        "container",
+        f"{where} has no container {name!r} ({found})",
+        fix="name one of the containers listed, or leave container empty for the first",
+        docs="rollout#rollout",
+    )

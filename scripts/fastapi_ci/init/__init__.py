@@ -90,12 +90,26 @@ class InitInputs(ActionInputs):
                     why="the workflows import the app by its module path and the name bound "
                     "to FastAPI() in it",
                     fix="leave it unset to find the app in the source",
+                    docs="readme#start-here-fastapi-ci-init",
                 )
             )
         if self.ref is not None and not COMMIT.match(self.ref):
-            errors.append(InputError("ref", REF_EXPECTED + f", got {self.ref!r}", why=REF_WHY))
+            errors.append(
+                InputError(
+                    "ref",
+                    REF_EXPECTED + f", got {self.ref!r}",
+                    why=REF_WHY,
+                    docs="readme#start-here-fastapi-ci-init",
+                )
+            )
         if self.release is not None and not VERSION.match(self.release):
-            errors.append(InputError("release", f"expected X.Y.Z, got {self.release!r}"))
+            errors.append(
+                InputError(
+                    "release",
+                    f"expected X.Y.Z, got {self.release!r}",
+                    docs="readme#start-here-fastapi-ci-init",
+                )
+            )
         return errors
 
 
@@ -122,7 +136,9 @@ def release_of(inputs: InitInputs) -> render.Release:
     wanted = inputs.release or installed
     matched = VERSION.match(wanted)
     if matched is None:  # the installed version's (the model checked the input's)
-        raise InputError("release", f"expected X.Y.Z, got {wanted!r}")
+        raise InputError(
+            "release", f"expected X.Y.Z, got {wanted!r}", docs="readme#start-here-fastapi-ci-init"
+        )
     commit = inputs.ref
     if commit is None:
         bundled = files("fastapi_ci.init").joinpath(RELEASE_COMMIT_FILE)
@@ -135,9 +151,15 @@ def release_of(inputs: InitInputs) -> render.Release:
             "not know the commit to pin",
             fix="pass --ref with the commit of the release tag: git ls-remote "
             f"https://github.com/{render.LIBRARY} refs/tags/v{matched.group(1)}",
+            docs="readme#start-here-fastapi-ci-init",
         )
     if not COMMIT.match(commit):  # the bundled one's (the model checked the input's)
-        raise InputError("ref", REF_EXPECTED + f", got {commit!r}", why=REF_WHY)
+        raise InputError(
+            "ref",
+            REF_EXPECTED + f", got {commit!r}",
+            why=REF_WHY,
+            docs="readme#start-here-fastapi-ci-init",
+        )
     return render.Release(commit=commit, version=matched.group(1))
 
 
@@ -201,7 +223,10 @@ def run_init(inputs: InitInputs, console: Console) -> ActionResult:
     root = Path(inputs.path)
     if not root.is_dir():
         raise InputError(
-            "path", f"{root} is not a directory", fix="give the repository's root directory"
+            "path",
+            f"{root} is not a directory",
+            fix="give the repository's root directory",
+            docs="readme#start-here-fastapi-ci-init",
         )
     release = release_of(inputs)
     detection = detect(root, inputs.app, inputs.working_directory, inputs.package_manager)

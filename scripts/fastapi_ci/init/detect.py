@@ -174,6 +174,7 @@ def locate_app(root: Path, app: str | None, working_directory: str | None) -> Ap
             f"no module-level `NAME = FastAPI(...)` found under {root}",
             why="init reads the source to find the app the workflows import and export",
             fix="pass the app as --app MODULE:ATTRIBUTE (and --working-directory)",
+            docs="readme#start-here-fastapi-ci-init",
         )
     best = found[0]
     tied = [each for each in found[1:] if each.file.stem == best.file.stem]
@@ -184,6 +185,7 @@ def locate_app(root: Path, app: str | None, working_directory: str | None) -> Ap
             f"several FastAPI apps look alike: {listed}",
             why="the workflows check and deploy one app, and init will not guess which",
             fix="choose one with --app",
+            docs="readme#start-here-fastapi-ci-init",
         )
     return best
 
@@ -233,7 +235,12 @@ def detect(
     location = locate_app(root, app, working_directory)
     project = root / location.directory
     if not project.is_dir():
-        raise InputError("working-directory", f"{project} is not a directory")
+        raise InputError(
+            "working-directory",
+            f"{project} is not a directory",
+            fix="give the directory of the app's project, relative to the repository root",
+            docs="readme#start-here-fastapi-ci-init",
+        )
     runtime, dev = requirement_files(project)
     return Detection(
         app=location,
