@@ -118,6 +118,14 @@ def test_boolean_input_must_be_exactly_true_or_false(
     assert "Traceback" not in out
 
 
+def test_a_boolean_typos_summary_says_why_and_links_the_docs(github_env: dict[str, str]) -> None:
+    env = {**github_env, "FASTAPI_CI_GREET_NAME": "ada", "FASTAPI_CI_GREET_LOUD": "yes"}
+    assert run(["greet"], env) == 2
+    written = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "Why: only the words YAML writes for a boolean count" in written
+    assert "(docs/actions/README.md#what-every-action-guarantees)" in written
+
+
 def test_every_invalid_input_is_reported_at_once(capsys: pytest.CaptureFixture[str]) -> None:
     env = {"FASTAPI_CI_GREET_TIMES": "0", "FASTAPI_CI_GREET_MODE": "loud"}
     assert run(["greet"], env) == 2

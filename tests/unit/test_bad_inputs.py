@@ -180,6 +180,27 @@ def test_a_hostile_input_file_is_exit_2_fast(kind: str, tmp_path: Path) -> None:
     assert grown_mib < 200, f"{kind}: memory grew by {grown_mib:.0f} MiB"
 
 
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("non-utf8", "Why: a document in another encoding would be read wrong"),
+        ("alias-bomb", "Why: every walk expands an alias"),
+    ],
+)
+def test_a_hostile_input_files_summary_says_why_and_links_the_docs(
+    kind: str, why: str, tmp_path: Path
+) -> None:
+    summary = tmp_path / "summary.md"
+    path = hostile_file(kind, tmp_path)
+    code, _ = run_cli(
+        ["schema-diff", str(path), str(PETSTORE)], {"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert code == 2
+    written = summary.read_text()
+    assert why in written
+    assert "(docs/actions/README.md#what-every-action-guarantees)" in written
+
+
 @pytest.mark.parametrize("kind", ["fifo", "directory", "parent-is-a-file"])
 def test_an_unwritable_report_path_is_exit_2_before_any_work(kind: str, tmp_path: Path) -> None:
     if kind == "parent-is-a-file":

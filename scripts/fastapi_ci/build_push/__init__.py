@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -69,7 +69,7 @@ from fastapi_ci.clients.registry import (
     parse_reference,
     put_manifest,
 )
-from fastapi_ci.errors import CheckFailed, InputError
+from fastapi_ci.errors import CheckFailed, InputError, explanation
 from fastapi_ci.input_files import read_text_file
 from fastapi_ci.retry import RetryPolicy
 
@@ -488,11 +488,12 @@ def _result(
     annotations: list[Annotation],
     outputs: dict[str, str] | None = None,
     text: str | None = None,
+    explained: Sequence[str] = (),
 ) -> ActionResult:
     return ActionResult(
         passed=passed,
         text=text if text is not None else render_text(report, headline),
-        summary=render_markdown(report, passed, headline),
+        summary="\n\n".join([render_markdown(report, passed, headline), *explained]),
         outputs=outputs or {},
         report=report.model_dump(mode="json"),
         annotations=annotations,
@@ -524,7 +525,7 @@ class _Plan:
 def run_build_push(inputs: BuildPushInputs, console: Console) -> ActionResult:
     """Plan, check, build, measure and push the image."""
     plan = _plan(inputs, console)
-    refused = _policy_or_dry_run_result(inputs, plan)
+    refused = _policy_or_dry_run_result(inputs, plan, console.env)
     if refused is not None:
         return refused
     policy = RetryPolicy(attempts=inputs.push_attempts)
@@ -633,7 +634,9 @@ def _plan(inputs: BuildPushInputs, console: Console) -> _Plan:
     )
 
 
-def _policy_or_dry_run_result(inputs: BuildPushInputs, plan: _Plan) -> ActionResult | None:
+def _policy_or_dry_run_result(
+    inputs: BuildPushInputs, plan: _Plan, env: Mapping[str, str]
+) -> ActionResult | None:
     """The result when nothing is to be built: a policy error, or a dry run."""
     report = plan.report
     errors = report.policy_errors
@@ -644,7 +647,17 @@ def _policy_or_dry_run_result(inputs: BuildPushInputs, plan: _Plan) -> ActionRes
         )
         # A dry run prints its plan whatever the verdict: it is what the run is for.
         text = _plan_json(report) + "\n" + render_text(report, headline) if inputs.dry_run else None
-        return _result(report, False, headline, plan.annotations, text=text)
+        # A result, not an error, so the report and annotations are written: the summary
+        # says why and links the docs, as an error's would.
+        explained = explanation(
+            why="each rule stops what breaks or weakens the image in production: root at "
+            "runtime, a base that changes under you, caches and unpinned packages in its "
+            "layers, a migration run by every replica",
+            fix="fix each finding where it is annotated, or skip a rule with policy-ignore",
+            docs="build-push#checks-in-order",
+            env=env,
+        )
+        return _result(report, False, headline, plan.annotations, text=text, explained=explained)
     if inputs.dry_run:
         return _result(
             report,

@@ -127,6 +127,32 @@ def test_policy_errors_fail_with_annotations_on_the_dockerfile_line(
     assert "nothing was built" in stdout
 
 
+def test_a_policy_failures_summary_says_why_and_links_the_docs(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    code, _, _ = run(
+        {
+            f"{PREFIX}IMAGE": "ghcr.io/acme/orders",
+            f"{PREFIX}CONTEXT": str(FIXTURES / "user-root"),
+            f"{PREFIX}BUILD_ARGS": "BASE_IMAGE=python:3.12-slim",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_ACTION_REPOSITORY": "acme/fastapi-ci",
+            "GITHUB_ACTION_REF": "v1",
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SHA": "a" * 40,
+        }
+    )
+    assert code == 1
+    written = summary.read_text()
+    assert "Dockerfile policy: 1 error" in written  # the report is still there
+    assert "Why: each rule stops what breaks or weakens the image" in written
+    assert "How to fix: fix each finding where it is annotated" in written
+    assert (
+        "(https://github.com/acme/fastapi-ci/blob/v1/docs/actions/build-push.md#checks-in-order)"
+        in written
+    )
+
+
 def test_a_dry_run_that_fails_the_policy_still_prints_its_plan() -> None:
     code, stdout, _ = run(
         {
