@@ -61,24 +61,14 @@ def _parse(text: str, path: Path, input_name: str) -> Any:
         except json.JSONDecodeError:
             pass  # YAML flow style also starts with `{`; let the YAML parser decide.
         except RecursionError:
-            raise InputError(
-                input_name,
-                f"{path} nests too deeply to be read",
-                why=BOUNDED_WHY,
-                docs="actions#what-every-action-guarantees",
-            ) from None
+            raise _too_deep(path, input_name) from None
     try:
         # Aliases are refused by check_tree before anything walks the tree; _string_keys
         # would expand them, so it runs only on what check_tree let through.
         loaded = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 (a safe loader)
         return _string_keys(check_tree(loaded, path, input_name))
     except RecursionError:
-        raise InputError(
-            input_name,
-            f"{path} nests too deeply to be read",
-            why=BOUNDED_WHY,
-            docs="actions#what-every-action-guarantees",
-        ) from None
+        raise _too_deep(path, input_name) from None
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
@@ -87,6 +77,16 @@ def _parse(text: str, path: Path, input_name: str) -> Any:
             fix="Check that the file is an OpenAPI document exported as JSON or YAML.",
             docs="schema-guard#schema-guard",
         ) from None
+
+
+def _too_deep(path: Path, input_name: str) -> InputError:
+    """A document the parser itself could not descend (JSON's or YAML's recursion limit)."""
+    return InputError(
+        input_name,
+        f"{path} nests too deeply to be read",
+        why=BOUNDED_WHY,
+        docs="actions#what-every-action-guarantees",
+    )
 
 
 def _string_keys(node: Any) -> Any:
