@@ -67,7 +67,7 @@ def with_registry_retries(
         raise CheckFailed(
             f"{what} failed: {error}",
             why="the registry rejected the request with a permanent error (not retried)",
-            docs="build-push#troubleshooting",
+            docs="build-push#checks-in-order",
         ) from None
 
 
