@@ -1,4 +1,4 @@
-"""Login and push against the real registry: what a refused login tells the user."""
+"""build-push against the real engine and registry: what a refused login tells the user."""
 
 from __future__ import annotations
 
