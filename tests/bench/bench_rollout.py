@@ -39,10 +39,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.integration import test_kubernetes_rollout as on_kubernetes  # noqa: E402
-from tests.support import swarm as on_swarm  # noqa: E402
 from tests.support.components import EXAMPLE_SERVICE, Registry  # noqa: E402
 from tests.support.kubernetes_cluster import connect, create_deployment, kubeconfig_path, namespace  # noqa: E402
+from tests.support.rollout import roll_out, wait_stable, wait_stable_after  # noqa: E402
 from tests.support.swarm import (  # noqa: E402
     Versions,
     create_service,
@@ -108,10 +107,8 @@ def swarm_service(
     service = create_service(DOCKER, versions, registry, database_url)
     try:
         yield (
-            lambda image, *env: on_swarm.roll_out(service, image, *env),
-            lambda started, *extra: on_swarm.wait_stable(
-                service, str(started["deployed_image"]), *extra
-            ),
+            lambda image, *env: roll_out(service, image, *env),
+            lambda started, *extra: wait_stable(service, str(started["deployed_image"]), *extra),
         )
     finally:
         remove_service(DOCKER, service.name)
@@ -127,8 +124,8 @@ def kubernetes_deployment(
     with namespace(cluster) as name:
         deployment = create_deployment(cluster, name, versions.v1, database_url)
         yield (
-            lambda image, *env: on_kubernetes.roll_out(deployment, image, *env),
-            lambda started, *extra: on_kubernetes.wait_stable(deployment, started, *extra),
+            lambda image, *env: roll_out(deployment, image, *env),
+            lambda started, *extra: wait_stable_after(deployment, started, *extra),
         )
 
 

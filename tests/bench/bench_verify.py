@@ -34,10 +34,9 @@ sys.path.insert(0, str(REPO_ROOT))
 import psycopg  # noqa: E402
 
 from tests.bench.bench_rollout import build_example  # noqa: E402
-from tests.integration.conftest import alembic  # noqa: E402
-from tests.integration.test_rollout_swarm import roll_out, wait_stable  # noqa: E402
-from tests.integration.test_verify_process import run_verify  # noqa: E402
 from tests.support.components import EXAMPLE_SERVICE, Postgres, Registry  # noqa: E402
+from tests.support.example_service import alembic  # noqa: E402
+from tests.support.rollout import roll_out, wait_stable  # noqa: E402
 from tests.support.swarm import (  # noqa: E402
     SwarmService,
     create_service,
@@ -46,6 +45,7 @@ from tests.support.swarm import (  # noqa: E402
     push_versions,
     remove_service,
 )
+from tests.support.verify import run_verify  # noqa: E402
 
 DOCKER = ["/usr/bin/docker"]
 EXAMPLE_PYTHON = EXAMPLE_SERVICE / ".venv" / "bin" / "python"

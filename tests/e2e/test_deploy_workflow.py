@@ -16,6 +16,8 @@ import pytest
 
 from tests.e2e.conftest import ActRun, CallerRepository, RunAct
 from tests.support.components import Registry
+from tests.support.deploy_workflow import deploy_caller
+from tests.support.example_service import example_head, head_revision
 from tests.support.swarm import (
     SwarmService,
     Versions,
@@ -29,53 +31,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
 
 def caller_workflow(service: SwarmService, registry: Registry, base_image: str) -> str:
     return deploy_caller("swarm", service.name, service.url, registry, base_image)
-
-
-def deploy_caller(
-    target: str,
-    service: str,
-    service_url: str,
-    registry: Registry,
-    base_image: str,
-    *,
-    namespace: str | None = None,
-) -> str:
-    """A service repository's workflow calling deploy.yml (kubernetes: a kubeconfig secret)."""
-    with_namespace = f"\n      namespace: {namespace}" if namespace else ""
-    kubeconfig = "\n      kubeconfig: ${{ secrets.KUBECONFIG }}" if target == "kubernetes" else ""
-    return f"""\
-on: push
-jobs:
-  ship:
-    uses: fastapi-ci/fastapi-ci/.github/workflows/deploy.yml@main
-    with:
-      target: {target}
-      app: app.main:app
-      image: {registry.host}/fastapi-ci-e2e/{service}
-      service: {service}{with_namespace}
-      service-url: {service_url}
-      environment: e2e
-      build-args: BASE_IMAGE={base_image}
-      registry-username: {registry.username}
-      install-command: >-
-        uv venv --quiet --python python3 .venv
-        && uv pip sync --quiet --python .venv/bin/python requirements-dev.txt
-      timeout: 240
-      # verify: a short window (the default is 60 s), enough answers to compare.
-      verify-window: 12
-      verify-rate: 30
-    secrets:
-      registry-password: ${{{{ secrets.REGISTRY_PASSWORD }}}}
-      database-url: ${{{{ secrets.DATABASE_URL }}}}{kubeconfig}
-  report:
-    needs: ship
-    runs-on: ubuntu-latest
-    steps:
-      - env:
-          DEPLOYED: ${{{{ needs.ship.outputs.deployed }}}}
-          IMAGE: ${{{{ needs.ship.outputs.image }}}}
-        run: echo "outputs deployed=$DEPLOYED image=$IMAGE"
-"""
 
 
 @pytest.fixture
@@ -109,27 +64,6 @@ def ship(
         return run_act(repository, "push", secrets)
 
     return push
-
-
-def head_revision(database_url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(database_url) as connection:
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    return str(row[0]) if row else ""
-
-
-def example_head() -> str:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from tests.support.components import EXAMPLE_SERVICE
-
-    config = Config(str(EXAMPLE_SERVICE / "alembic.ini"))
-    config.set_main_option("script_location", str(EXAMPLE_SERVICE / "app" / "alembic"))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head
-    return head
 
 
 def ready(service: SwarmService) -> bool:

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import CallerRepository, RunAct
-from tests.e2e.test_deploy_workflow import deploy_caller, example_head, head_revision
 from tests.support.components import Postgres, Registry
+from tests.support.deploy_workflow import deploy_caller
+from tests.support.example_service import example_head, head_revision
 from tests.support.kubernetes_cluster import (
     Cluster,
     Deployment,

@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import wait_for_http
-from tests.integration.test_build_push import NAMESPACE, SECRET_AND_TARGET, Run, build_push
+from tests.support.build_push import NAMESPACE, SECRET_AND_TARGET, Run, build_push
 from tests.support.components import BuildKit, Registry, component_missing, free_port
+from tests.support.example_service import wait_for_http
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 MANIFEST_TYPES = ",".join(

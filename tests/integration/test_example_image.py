@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import alembic, wait_for_http
 from tests.support.components import Registry, free_port
+from tests.support.example_service import alembic, wait_for_http
 
 
 def docker(

@@ -9,13 +9,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.integration.conftest import (
-    DisposablePostgres,
+from tests.support.components import EXAMPLE_SERVICE, DisposablePostgres
+from tests.support.example_service import (
     RunningService,
     alembic,
     example_env,
 )
-from tests.support.components import EXAMPLE_SERVICE
 
 
 def tables(database_url: str) -> set[str]:

@@ -26,8 +26,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.e2e.conftest import copy_tracked_files
-from tests.integration.conftest import step_script, venv_with_pip_23
 from tests.support.components import REPO_ROOT, free_port
+from tests.support.install import step_script, venv_with_pip_23
 from tests.support.release import RELEASE, commit_all, git, set_version
 
 BIN = Path(sys.executable).parent

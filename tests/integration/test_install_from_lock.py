@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import copy_tracked_files
-from tests.integration.conftest import step_script, venv_with_pip_23
 from tests.support.components import EXAMPLE_SERVICE, REPO_ROOT
+from tests.support.install import step_script, venv_with_pip_23
 
 # Extras that locked packages are asked for with; a later release declares them too.
 EXTRAS = {"coverage": ["toml"], "cachecontrol": ["filecache"], "sqlalchemy": ["asyncio"]}

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_migrate_once import (
+from tests.support.components import Registry
+from tests.support.kubernetes_cluster import Cluster, deployment_manifest, namespace
+from tests.support.migrate_once import (
     assert_applied_exactly_once,
     ddl_counts,
     finish,
@@ -26,8 +28,6 @@ from tests.integration.test_migrate_once import (
     run_concurrently,
     start_migrate_once,
 )
-from tests.support.components import Registry
-from tests.support.kubernetes_cluster import Cluster, deployment_manifest, namespace
 from tests.support.swarm import Versions
 
 pytestmark = [

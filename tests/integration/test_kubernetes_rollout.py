@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_rollout_swarm import request_loop
 from tests.support.components import Postgres
 from tests.support.kubernetes_cluster import (
     Cluster,
@@ -23,7 +22,8 @@ from tests.support.kubernetes_cluster import (
     running_images,
 )
 from tests.support.kubernetes_cluster import template_image as deployment_image
-from tests.support.swarm import Versions, run_action
+from tests.support.rollout import request_loop, roll_out, wait_stable_after
+from tests.support.swarm import Versions
 
 pytestmark = [
     pytest.mark.kubernetes,
@@ -37,39 +37,6 @@ pytestmark = [
 def deployment(kubernetes: Cluster, versions: Versions, postgres: Postgres) -> Iterator[Deployment]:
     with namespace(kubernetes) as name:
         yield create_deployment(kubernetes, name, versions.v1, postgres.url)
-
-
-def roll_out(deployment: Deployment, image: str, *env: str) -> dict[str, object]:
-    """rollout IMAGE [env KEY=VALUE...] → its report (asserting it started)."""
-    env_args = [arg for item in env for arg in ("--env", item)]
-    code, report = run_action(["rollout", *deployment.action_args(), "--image", image, *env_args])
-    assert code == 0, report
-    return report
-
-
-def wait_stable(
-    deployment: Deployment, started: dict[str, object], *extra: str
-) -> tuple[int, dict[str, object]]:
-    """wait-stable for what `rollout` started, as deploy.yml chains them."""
-    return run_action(
-        [
-            "wait-stable",
-            *deployment.action_args(),
-            "--image",
-            str(started["deployed_image"]),
-            "--started-at",
-            str(started["started_at"]),
-            "--service-url",
-            deployment.url,
-            "--timeout",
-            "120",
-            "--readiness-timeout",
-            "6",
-            "--readiness-interval",
-            "0.25",
-            *extra,
-        ]
-    )
 
 
 def assert_rolled_back_to_v1(
@@ -89,7 +56,7 @@ def test_healthy_v2_rolls_out_with_no_failed_request(
 ) -> None:
     with request_loop(deployment.url + "/health/ready") as loop:
         started = roll_out(deployment, versions.v2)
-        code, report = wait_stable(deployment, started)
+        code, report = wait_stable_after(deployment, started)
         time.sleep(1)  # keep the loop going past the old pod's exit
     assert code == 0, report
     assert report["rolled_back"] is False
@@ -108,7 +75,7 @@ def test_v2_crash_looping_is_rolled_back_and_v1_keeps_serving(
     # An unknown URL scheme makes `python -m app` exit 2 before it listens.
     with request_loop(deployment.url + "/health/ready") as loop:
         started = roll_out(deployment, versions.v2, "DATABASE_URL=bogus://nowhere/x")
-        code, report = wait_stable(deployment, started)
+        code, report = wait_stable_after(deployment, started)
     # maxUnavailable 0: v1 never stopped, so its clients never noticed the failed v2.
     assert loop.failures == [], loop.failures[:5]
     assert code == 1
@@ -123,7 +90,7 @@ def test_v2_not_ready_is_rolled_back_and_v1_serves_again(
     # It listens (so the pod is Ready and the rollout completes), but /health/ready is 503:
     # nothing listens on port 1. Only the deep readiness check can catch it.
     started = roll_out(deployment, versions.v2, "DATABASE_URL=postgresql://u:p@127.0.0.1:1/x")
-    code, report = wait_stable(deployment, started)
+    code, report = wait_stable_after(deployment, started)
     assert code == 1
     assert "HTTP 503" in str(report["failure"]), report["failure"]
     assert_rolled_back_to_v1(kubernetes, deployment, versions, report)
@@ -134,7 +101,7 @@ def test_v2_image_that_cannot_be_pulled_is_rolled_back(
 ) -> None:
     missing = versions.v2.rsplit(":", 1)[0] + ":no-such-tag"
     started = roll_out(deployment, missing)
-    code, report = wait_stable(deployment, started)
+    code, report = wait_stable_after(deployment, started)
     assert code == 1
     assert "ErrImagePull" in str(report["failure"]) or "ImagePullBackOff" in str(
         report["failure"]
@@ -153,7 +120,7 @@ def test_rollout_past_its_progress_deadline_is_rolled_back(
             kubernetes, name, versions.v1, postgres.url, progress_deadline_seconds=10
         )
         started = roll_out(deployment, versions.v2)
-        code, report = wait_stable(deployment, started)
+        code, report = wait_stable_after(deployment, started)
         assert code == 1
         assert "progress deadline" in str(report["failure"]), report["failure"]
         assert_rolled_back_to_v1(kubernetes, deployment, versions, report)

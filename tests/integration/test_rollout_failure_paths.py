@@ -24,12 +24,11 @@ import pytest
 from fastapi_ci.errors import CheckFailed
 from fastapi_ci.rollout.backends.swarm import SwarmBackend
 from tests.support.hostile_http import hostile_server
+from tests.support.rollout import roll_out, wait_stable
 from tests.support.swarm import (
     SwarmService,
     Versions,
     assert_rolled_back_to_v1,
-    roll_out,
-    wait_stable,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]

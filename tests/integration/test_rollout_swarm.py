@@ -7,59 +7,18 @@ one closes its listener on SIGTERM, so clients never find the port closed.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
 
+from tests.support.rollout import request_loop, roll_out, run_action, wait_stable
 from tests.support.swarm import (
     SwarmService,
     assert_rolled_back_to_v1,
-    roll_out,
-    run_action,
     serving_image,
-    wait_stable,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
-
-
-@dataclass
-class RequestLoop:
-    """Requests against the service on fresh connections, counting every failure."""
-
-    url: str
-    ok: int = 0
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                status = httpx.get(self.url, timeout=5).status_code
-            except httpx.HTTPError as error:
-                self.failures.append(f"{type(error).__name__}: {error}")
-                continue
-            if status == 200:
-                self.ok += 1
-            else:
-                self.failures.append(f"HTTP {status}")
-
-
-@contextlib.contextmanager
-def request_loop(url: str) -> Iterator[RequestLoop]:
-    loop = RequestLoop(url)
-    thread = threading.Thread(target=loop.run, daemon=True)
-    thread.start()
-    try:
-        yield loop
-    finally:
-        loop.stop.set()
-        thread.join(timeout=10)
 
 
 def test_healthy_v2_rolls_out_with_no_failed_request(

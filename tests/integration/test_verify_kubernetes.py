@@ -14,15 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import FaultyVersions, alembic
-from tests.integration.test_kubernetes_rollout import roll_out, wait_stable
-from tests.integration.test_verify_process import run_verify
-from tests.integration.test_verify_swarm import (
-    READINESS_TIMEOUT,
-    failed_on_errors,
-    findings,
-    load_args,
-)
+from tests.support.example_service import alembic
 from tests.support.kubernetes_cluster import (
     Cluster,
     Deployment,
@@ -31,7 +23,15 @@ from tests.support.kubernetes_cluster import (
     running_images,
     template_image,
 )
-from tests.support.swarm import Versions
+from tests.support.rollout import roll_out, wait_stable_after
+from tests.support.swarm import FaultyVersions, Versions
+from tests.support.verify import (
+    READINESS_TIMEOUT,
+    failed_on_errors,
+    findings,
+    load_args,
+    run_verify,
+)
 
 pytestmark = [
     pytest.mark.kubernetes,
@@ -62,7 +62,7 @@ def test_v2_failing_five_percent_with_500_is_rolled_back_on_kubernetes(
     code, _ = run_verify("--phase", "baseline", *load_args(deployment.url, baseline))
     assert code == 0
     started = roll_out(deployment, faulty.images["errors"])
-    code, stable = wait_stable(deployment, started, *READINESS_TIMEOUT)
+    code, stable = wait_stable_after(deployment, started, *READINESS_TIMEOUT)
     assert code == 0, stable  # it starts and is ready: only verify can tell it is bad
 
     code, report = run_verify(

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fastapi_ci.action_io import main_for
-from fastapi_ci.verify import VERIFY
 from fastapi_ci.verify.load import REFERENCE
-from tests.integration.conftest import RunningService, alembic
 from tests.support.components import EXAMPLE_SERVICE
+from tests.support.example_service import RunningService, alembic
+from tests.support.verify import run_verify
 
 pytestmark = [pytest.mark.postgres]
-
-
-def run_verify(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
-    """`fastapi-ci verify ... --json` in process; (exit code, report)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main_for((VERIFY,), "test", ["verify", *args, "--json"], env=env or dict(os.environ))
-    print(err.getvalue())
-    text = out.getvalue()
-    print(text)
-    return code, json.loads(text) if text.strip().startswith("{") else {}
 
 
 def test_baseline_then_verify_of_the_same_version_passes_with_its_metrics(

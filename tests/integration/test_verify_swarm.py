@@ -13,26 +13,26 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import FaultyVersions, alembic
-from tests.integration.test_rollout_swarm import roll_out, wait_stable
-from tests.integration.test_verify_process import run_verify
-from tests.support.components import EXAMPLE_SERVICE, Registry
+from tests.support.components import Registry
+from tests.support.example_service import alembic
+from tests.support.rollout import roll_out, wait_stable
 from tests.support.swarm import (
+    FaultyVersions,
     SwarmService,
     Versions,
     create_service,
     remove_service,
     serving_image,
 )
+from tests.support.verify import (
+    READINESS_TIMEOUT,
+    failed_on_errors,
+    findings,
+    load_args,
+    run_verify,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.postgres]
-
-# Enough answers per endpoint (~600) for a 5% regression to be significant at the default
-# false-alarm budget; see docs/actions/verify.md.
-WINDOW, RATE = "30", "40"
-# verify's tests are not about readiness: on a loaded runner /health/ready may need more than
-# wait-stable's usual 6 s for 3 answers in a row.
-READINESS_TIMEOUT = ("--readiness-timeout", "30")
 
 
 @pytest.fixture
@@ -48,16 +48,6 @@ def service(
     created = create_service(swarm, versions, registry, fresh_database)
     yield created
     remove_service(swarm, created.name)
-
-
-def load_args(url: str, baseline: Path) -> list[str]:
-    """verify's flags for a window on the service at `url`, with the baseline file."""
-    return [
-        "--service-url", url,
-        "--openapi", str(EXAMPLE_SERVICE / "openapi.json"),
-        "--baseline-file", str(baseline),
-        "--window", WINDOW, "--rate", RATE,
-    ]  # fmt: skip
 
 
 def deploy_and_verify(
@@ -84,18 +74,6 @@ def assert_v1_serves_again(
     assert httpx.get(service.url + "/health/ready", timeout=5).status_code == 200
     assert httpx.get(service.url + "/api/v1/items", timeout=5).status_code == 200
     print(f"verify began → rollback begun: {report['detection_seconds']:.2f}s")
-
-
-def findings(report: dict[str, object]) -> str:
-    endpoints = report.get("endpoints", {})
-    assert isinstance(endpoints, dict)
-    return "\n".join(f for e in endpoints.values() for f in e["findings"])
-
-
-def failed_on_errors(report: dict[str, object]) -> bool:
-    """Whether an error test failed: over the ceiling, or above the baseline's error rate."""
-    found = findings(report)
-    return "error-ceiling" in found or "errors-vs-baseline" in found
 
 
 def test_healthy_v2_passes(swarm: list[str], service: SwarmService, tmp_path: Path) -> None:

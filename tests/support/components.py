@@ -158,3 +158,30 @@ def postgres_settings(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": parts.password or "",
         "POSTGRES_DB": parts.path.lstrip("/"),
     }
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class DisposablePostgres:
+    """A PostgreSQL cluster of one test's own, which the test may stop."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir),
+             *args],
+            check=check,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.pg_ctl("stop", "-m", "immediate")

@@ -7,8 +7,6 @@ Shared by the rollout tests and the deploy workflow's end-to-end runs under act.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import subprocess
 import tempfile
@@ -19,8 +17,6 @@ from pathlib import Path
 
 import httpx
 
-from fastapi_ci.action_io import main_for
-from fastapi_ci.rollout import ROLLOUT, WAIT_STABLE
 from tests.support.components import Registry, component_missing, free_port
 
 # Short enough for CI, long enough for gunicorn to drain: the grace period must exceed it.
@@ -118,6 +114,13 @@ def push_versions(docker: list[str], example_image: str, registry: Registry) -> 
 # The bad v2s of verify's tests: the example image plus a test-only fault layer.
 FAULTS = ("slow-list", "errors", "removed-list")
 FAULTY_VERSION = Path(__file__).parents[1] / "fixtures" / "verify" / "faulty-version"
+
+
+@dataclass(frozen=True)
+class FaultyVersions:
+    """One bad v2 per fault of tests/fixtures/verify/faulty-version, in the local registry."""
+
+    images: dict[str, str]
 
 
 def push_faulty_versions(
@@ -224,47 +227,6 @@ def serving_image(docker: list[str], name: str) -> str:
         check=True,
         timeout=30,
     ).stdout.strip()
-
-
-# --- running rollout and wait-stable in process ----------------------------------------------
-
-
-def run_action(args: list[str]) -> tuple[int, dict[str, object]]:
-    """Run rollout or wait-stable in process with --json; (exit code, report)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main_for((ROLLOUT, WAIT_STABLE), "test", [*args, "--json"], env=dict(os.environ))
-    print(err.getvalue())  # the action's log, shown by pytest on failure
-    text = out.getvalue()
-    return code, json.loads(text) if text.strip().startswith("{") else {}
-
-
-def roll_out(service: SwarmService, image: str, *env: str) -> dict[str, object]:
-    """rollout IMAGE [env KEY=VALUE...] → its report (asserting it started)."""
-    env_args = [arg for item in env for arg in ("--env", item)]
-    code, report = run_action(["rollout", *service.action_args(), "--image", image, *env_args])
-    assert code == 0, report
-    return report
-
-
-def wait_stable(service: SwarmService, image: str, *extra: str) -> tuple[int, dict[str, object]]:
-    return run_action(
-        [
-            "wait-stable",
-            *service.action_args(),
-            "--image",
-            image,
-            "--service-url",
-            service.url,
-            "--timeout",
-            "90",
-            "--readiness-timeout",
-            "6",
-            "--readiness-interval",
-            "0.25",
-            *extra,
-        ]
-    )
 
 
 def assert_rolled_back_to_v1(
