@@ -32,6 +32,13 @@ def imported_test_modules(path: Path) -> list[str]:
     """The test modules (test_*) that the file at PATH imports."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    # `from tests.integration import test_x` names the test module as an imported name.
+    names += [
+        f"{n.module}.{a.name}"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.module
+        for a in n.names
+    ]
     names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     return [n for n in names if n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_")]
 
