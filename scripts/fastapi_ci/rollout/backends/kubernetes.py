@@ -39,6 +39,9 @@ CRASH_RESTARTS = 2
 POD_CHECK_SECONDS = 1
 # How long past its own timeout a silent watch is given before the client drops it.
 WATCH_SILENCE_SECONDS = 5
+# A pod's deletionTimestamp is when its grace period ends; clocks of the runner and the API
+# server differ by this much at most before a draining pod is taken for a stuck one.
+CLOCK_SLACK_SECONDS = 5
 
 
 def rollout_status(deployment: Any, since: float) -> tuple[str, str]:
@@ -255,8 +258,30 @@ class KubernetesBackend:
             if stuck is not None:
                 description, failed_at = stuck
                 return Observation("failed", description, signal_at=failed_at)
+        if phase == "complete" and (draining := self._draining_pods(deployment)):
+            # `kubectl rollout status` counts a terminating pod as gone, but until its grace
+            # period ends it may still answer: a readiness check then would hear the old
+            # version. One stuck past its grace period (a lost node) is not waited for.
+            phase, message = "progressing", f"old pods still draining: {', '.join(draining)}"
         serving = (expected_image,) if phase == "complete" else ()
         return Observation(phase, message, serving=serving)  # type: ignore[arg-type]
+
+    def _draining_pods(self, deployment: Any) -> list[str]:
+        """The Deployment's pods being deleted whose grace period has not ended yet."""
+        selector = ",".join(
+            f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items()
+        )
+        pods = call_api(
+            "list of pods",
+            lambda: self.apis.core.list_namespaced_pod(self.namespace, label_selector=selector),
+        )
+        now = self.wall()
+        return [
+            pod.metadata.name
+            for pod in pods.items
+            if (ends := epoch(pod.metadata.deletion_timestamp)) is not None
+            and ends + CLOCK_SLACK_SECONDS > now
+        ]
 
     def observe(self, expected_image: str) -> Observation:
         """One read of the Deployment (and its new pods while it progresses)."""

@@ -214,3 +214,52 @@ def test_a_new_pod_restarted_after_failing_exits_fails_the_rollout_between_back_
     assert between.phase == "failed"
     assert "crash loop, restarted 3 times, last exit code 2" in between.message
     assert between.signal_at == CRASHED_AT.timestamp()
+
+
+def old_pod_deleted(cluster: FakeCluster, grace_ends_in: timedelta) -> client.V1Pod:
+    """v1's pod, deleted by the scale-down, with its grace period ending GRACE_ENDS_IN from now
+    (status.replicas no longer counts it, as on a real cluster)."""
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(
+            name="orders-v1hash-a1b2c",
+            labels={"app": "orders", "pod-template-hash": "v1hash"},
+            deletion_timestamp=NOW + grace_ends_in,
+        ),
+        status=client.V1PodStatus(phase="Running"),
+    )
+    cluster.pods.append(pod)
+    return pod
+
+
+def test_a_rollout_is_not_complete_while_an_old_pod_drains_and_may_still_answer() -> None:
+    # On the real cluster an old pod kept answering the readiness URL for seconds after the
+    # rollout read complete, and wait-stable passed a v2 that was never ready (flaky test
+    # test_v2_not_ready_is_rolled_back_and_v1_serves_again).
+    cluster = deployment_cluster()
+    made = backend(cluster)
+    made.set_image(V2, {})
+    observed(cluster)
+    old_replicas_gone(cluster)
+    draining = old_pod_deleted(cluster, grace_ends_in=timedelta(seconds=30))
+    seen = made.observe(V2)
+    assert (seen.phase, seen.message) == (
+        "progressing",
+        f"old pods still draining: {draining.metadata.name}",
+    )
+    assert seen.serving == ()
+    cluster.pods.remove(draining)  # the kubelet confirmed it gone
+    assert made.observe(V2).phase == "complete"
+
+
+def test_a_pod_stuck_terminating_past_its_grace_period_is_not_waited_for() -> None:
+    # A pod on a lost node stays Terminating for good: waiting would time out and roll back a
+    # healthy version.
+    cluster = deployment_cluster()
+    made = backend(cluster)
+    made.set_image(V2, {})
+    observed(cluster)
+    old_replicas_gone(cluster)
+    old_pod_deleted(cluster, grace_ends_in=-timedelta(minutes=10))
+    seen = made.observe(V2)
+    assert seen.phase == "complete"
+    assert seen.serving == (V2,)
