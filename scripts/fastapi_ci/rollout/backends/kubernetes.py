@@ -87,6 +87,12 @@ def _template_key(template: Any) -> str:
     return json.dumps(serialized, sort_keys=True)
 
 
+def _label_selector(deployment: Any) -> str:
+    """The Deployment's selector as a `label_selector` query (its pods and ReplicaSets)."""
+    labels = deployment.spec.selector.match_labels or {}
+    return ",".join(f"{key}={value}" for key, value in labels.items())
+
+
 def _revision(replica_set: Any) -> int:
     annotations = replica_set.metadata.annotations or {}
     try:
@@ -144,9 +150,7 @@ class KubernetesBackend:
 
     def _replica_sets(self, deployment: Any) -> list[Any]:
         """The Deployment's own ReplicaSets (owner reference), newest revision first."""
-        selector = ",".join(
-            f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items()
-        )
+        selector = _label_selector(deployment)
         listed = call_api(
             "list of replica sets",
             lambda: self.apis.apps.list_namespaced_replica_set(
@@ -268,9 +272,7 @@ class KubernetesBackend:
 
     def _draining_pods(self, deployment: Any) -> list[str]:
         """The Deployment's pods being deleted whose grace period has not ended yet."""
-        selector = ",".join(
-            f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items()
-        )
+        selector = _label_selector(deployment)
         pods = call_api(
             "list of pods",
             lambda: self.apis.core.list_namespaced_pod(self.namespace, label_selector=selector),
